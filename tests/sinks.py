@@ -1,0 +1,74 @@
+"""A controllable in-memory sink for testing reporters: it can fail, block and recover.
+
+A fake is fine here: it stands in for *any* sink in pure tests of the reporter's own
+logic; real sinks (files, the Kubernetes API) are tested against the real thing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from vmcp_actors.reporting.base import OnceShutdown, Shutdown
+from vmcp_actors.status import Status
+
+
+class SinkError(ConnectionError):
+    """What the controllable sink raises when told to fail."""
+
+
+class ControllableSink:
+    """Records every successful write; failure and blocking are switched by the test."""
+
+    def __init__(self) -> None:
+        self.writes: list[Status] = []
+        self.attempts = 0
+        self.failing = False
+        self._open = threading.Event()
+        self._open.set()
+        self.entered = threading.Event()  # set whenever a write is in progress
+        self._changed = threading.Condition()
+        self.shutdown_calls = 0
+        self.write_threads: set[int] = set()
+        self.delay = 0.0  # seconds each write takes: a slow sink
+
+    # -- Reporter protocol
+    def report_status(self, status: Status | None) -> None:
+        if status is None:
+            return
+        self.write_threads.add(threading.get_ident())
+        self.entered.set()
+        self._open.wait()
+        if self.delay:
+            time.sleep(self.delay)  # simulated I/O latency, not synchronisation
+        with self._changed:
+            self.attempts += 1
+            self._changed.notify_all()
+            if self.failing:
+                raise SinkError("sink unavailable")
+            self.writes.append(status)
+            self._changed.notify_all()
+
+    def start(self) -> Shutdown:
+        def shutdown(timeout: float | None) -> None:
+            self.shutdown_calls += 1
+
+        return OnceShutdown(shutdown)
+
+    # -- controls
+    def block(self) -> None:
+        """Make the next write wait until :meth:`unblock`."""
+        self.entered.clear()
+        self._open.clear()
+
+    def unblock(self) -> None:
+        self._open.set()
+
+    def wait_for(self, predicate: Callable[[ControllableSink], bool], timeout: float = 5.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self), timeout):
+                raise AssertionError(f"sink never reached the expected state: writes={len(self.writes)}")
+
+    def wait_attempts(self, count: int, timeout: float = 5.0) -> None:
+        self.wait_for(lambda sink: sink.attempts >= count, timeout)

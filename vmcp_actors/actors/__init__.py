@@ -1,0 +1,1 @@
+"""pykka actors: thin shells that feed the pure core messages and perform its effects."""

@@ -1,0 +1,481 @@
+"""``ActorReporter``: any sink made non-blocking, serialised, coalesced, retried and flushed.
+
+What toolhive's ``Reporter`` interface only documents, this does:
+
+* **Coalesce at the sender.**  ``report_status`` drops the status into a one-slot
+  mailbox (latest wins) and wakes the actor only when no wake-up is already on its way.
+  A burst of a hundred thousand updates costs a hundred thousand slot writes and a
+  handful of pykka ``tell``\\ s, not a hundred thousand envelopes in an inbox.
+* **Serialise.**  Only the actor thread calls the sink, so writes happen one at a time
+  and in order; since the slot holds only the newest status, nothing older is ever
+  written after something newer.
+* **Skip what changes nothing.**  A status equal to the last one written (ignoring its
+  timestamp) is not written again.
+* **Retry** sink failures with capped exponential backoff and jitter, scheduled through
+  a timer message (never a sleep in the actor, never a busy loop); a newer status
+  replaces the one being retried.
+* **Flush on shutdown** through retries, within a timeout, and say what was not flushed
+  if the timeout wins.
+
+The pending status lives in the slot, which belongs to the ``ActorReporter`` rather
+than to the actor, so if the actor thread ever dies the next report starts a new one
+and nothing the reporter held is lost.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from typing import Any, Final
+
+import attrs
+import pykka
+
+from vmcp_actors.backoff import Backoff
+from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
+from vmcp_actors.reporting.base import OnceShutdown, Reporter, Shutdown
+from vmcp_actors.status import Status
+from vmcp_actors.timers import Scheduler, ThreadScheduler, Timer
+
+__all__ = ["DEFAULT_RETRY_BACKOFF", "ActorReporter", "ReporterStats"]
+
+log = logging.getLogger(__name__)
+
+#: Sink retries: 100 ms doubling to 30 s, with up to 20 % added jitter.
+DEFAULT_RETRY_BACKOFF: Final = Backoff(initial=0.1, maximum=30.0, factor=2.0, jitter=0.2)
+#: What ``shutdown(None)`` waits for a flush before giving up and saying what was lost.
+DEFAULT_FLUSH_TIMEOUT: Final = 30.0
+
+
+@attrs.frozen
+class ReporterStats:
+    """Counters for tests, benchmarks and metrics.
+
+    At rest, ``received == written + skipped_unchanged + coalesced + (1 if pending else 0)``.
+    """
+
+    received: int = 0
+    written: int = 0
+    coalesced: int = 0
+    skipped_unchanged: int = 0
+    failed_attempts: int = 0
+    pending: bool = False
+    last_error: str = ""
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class _Wake:
+    """The slot may hold a new status."""
+
+
+_WAKE: Final = _Wake()
+
+
+class _Barrier:
+    """Answered once everything queued before it has been handled."""
+
+
+_BARRIER: Final = _Barrier()
+
+
+@attrs.frozen
+class _RetryDue:
+    """The backoff for the failed write has expired."""
+
+    timer_id: int
+
+
+@attrs.frozen
+class _Flush:
+    """Write what is pending, then resolve ``done``."""
+
+    done: Future[None]
+
+
+@attrs.frozen
+class _Crash:
+    """Test hook: make the actor fail as an unexpected bug would."""
+
+    error: BaseException
+
+
+# --------------------------------------------------------------------------- the actor
+
+
+class _ReporterActor(pykka.ThreadingActor):
+    """The only thread that touches the sink; all its state is private to it."""
+
+    # A daemon thread: a sink call that never returns must not keep the host process
+    # from exiting.  Clean shutdown still stops and joins it.
+    use_daemon_thread = True
+
+    def __init__(self, owner: ActorReporter) -> None:
+        super().__init__()
+        self._owner = owner
+        self._sink = owner._sink
+        self._scheduler = owner._active_scheduler()
+        self._backoff = owner._backoff
+        self._rng = owner._rng
+        self._resend_after = owner._resend_unchanged_after
+        self._last_written: Status | None = None
+        self._last_written_at = 0.0
+        self._pending: Status | None = None
+        self._attempt = 0
+        self._retry_timer: Timer | None = None
+        self._timer_ids = 0
+        self._flush_waiters: list[Future[None]] = []
+        # A replacement actor carries on the counters and the last write of the one it
+        # replaces, so a restart neither resets metrics nor rewrites an unchanged status.
+        inherited = owner._actor_stats
+        self._taken = inherited.received
+        self._replaced = inherited.coalesced
+        self._written = inherited.written
+        self._skipped = inherited.skipped_unchanged
+        self._failed = inherited.failed_attempts
+        self._last_error = inherited.last_error
+        self._last_written = owner._last_written_view
+
+    # pykka calls on_receive for every tell; nothing may escape it, or pykka kills the
+    # actor and silently drops its inbox.
+    def on_receive(self, message: Any) -> None:
+        if isinstance(message, _Crash):
+            raise message.error  # deliberately outside the guard: the test hook for bugs
+        try:
+            self._handle(message)
+        except Exception:
+            log.exception("status reporter actor failed handling %r; continuing", message)
+        finally:
+            self._publish_stats()
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        self._owner._actor_died(self, exception_value, self._pending)
+
+    def on_stop(self) -> None:
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        for waiter in self._flush_waiters:
+            if not waiter.done():
+                waiter.set_exception(ShutdownTimeoutError("reporter stopped before the flush completed"))
+
+    def _handle(self, message: object) -> None:
+        if message is _WAKE:
+            self._take_from_slot()
+            self._write_pending()
+        elif isinstance(message, _RetryDue):
+            if self._retry_timer is not None and message.timer_id == self._timer_ids:
+                self._retry_timer = None
+                self._take_from_slot()
+                self._write_pending()
+        elif message is _BARRIER:
+            return
+        elif isinstance(message, _Flush):
+            self._flush_waiters.append(message.done)
+            self._take_from_slot()
+            if self._retry_timer is not None:
+                # Shutting down is the moment to try once more rather than wait out a
+                # long backoff; later retries follow the backoff again.
+                self._retry_timer.cancel()
+                self._retry_timer = None
+            self._write_pending()
+        else:
+            log.warning("status reporter actor ignored unexpected message %r", message)
+
+    def _take_from_slot(self) -> None:
+        # Re-arm the wake-up *before* emptying the slot: a status put in after this line
+        # sends a fresh wake, so none is ever stranded in the slot.
+        self._owner._wake_armed = True
+        try:
+            status = self._owner._slot.popleft()
+        except IndexError:
+            return
+        self._taken += 1
+        if self._pending is not None:
+            self._replaced += 1
+        self._pending = status
+
+    def _write_pending(self) -> None:
+        if self._retry_timer is not None:
+            return  # backing off; the timer brings us back
+        status = self._pending
+        if status is None:
+            self._resolve_flushes()
+            return
+        now = self._scheduler.clock.monotonic()
+        if status.same_content(self._last_written) and not (
+            self._resend_after is not None and now - self._last_written_at >= self._resend_after
+        ):
+            self._skipped += 1
+            self._pending = None
+            self._attempt = 0
+            self._resolve_flushes()
+            return
+        try:
+            self._sink.report_status(status)
+        except Exception as exc:  # noqa: BLE001 - every sink failure is retried, never fatal
+            self._on_write_failed(status, exc)
+            return
+        self._written += 1
+        self._last_written = status
+        self._last_written_at = now
+        self._attempt = 0
+        self._last_error = ""
+        if self._pending is status:
+            self._pending = None
+        self._resolve_flushes()
+
+    def _on_write_failed(self, status: Status, exc: Exception) -> None:
+        self._failed += 1
+        self._attempt += 1
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        delay = self._backoff.delay(self._attempt, self._rng.random())
+        log.warning(
+            "status sink %s failed (attempt %d, phase %s): %s; retrying in %.2f s",
+            type(self._sink).__name__,
+            self._attempt,
+            status.phase.value,
+            self._last_error,
+            delay,
+        )
+        self._timer_ids += 1
+        timer_id = self._timer_ids
+        actor_ref = self.actor_ref
+        self._retry_timer = self._scheduler.call_later(delay, lambda: _tell_quietly(actor_ref, _RetryDue(timer_id)))
+
+    def _resolve_flushes(self) -> None:
+        if self._pending is None and self._flush_waiters:
+            waiters, self._flush_waiters = self._flush_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _publish_stats(self) -> None:
+        # A single reference assignment: readers on other threads see either the old
+        # snapshot or the new one, never a half-updated set of counters.
+        self._owner._actor_stats = ReporterStats(
+            received=self._taken,
+            written=self._written,
+            coalesced=self._replaced,
+            skipped_unchanged=self._skipped,
+            failed_attempts=self._failed,
+            pending=self._pending is not None,
+            last_error=self._last_error,
+        )
+        self._owner._pending_view = self._pending
+        self._owner._last_written_view = self._last_written
+
+
+def _tell_quietly(actor_ref: pykka.ActorRef[Any], message: object) -> None:
+    """Deliver a timer message; an actor that has stopped meanwhile simply misses it."""
+    try:
+        actor_ref.tell(message)
+    except pykka.ActorDeadError:
+        return
+
+
+# --------------------------------------------------------------------------- the facade
+
+
+class ActorReporter:
+    """Wraps any :class:`~vmcp_actors.reporting.base.Reporter` with a pykka actor.
+
+    ``report_status`` never blocks on I/O and is safe from any thread.  The sink is
+    called from the actor thread only.  See the module docstring for the guarantees.
+
+    :param sink: where statuses go (``K8sReporter``, ``FileReporter``, ...).
+    :param scheduler: delivers retry timers; by default one is started with the
+        reporter and stopped with it.  Tests pass a ``ManualScheduler``.
+    :param backoff: retry delays for sink failures.
+    :param resend_unchanged_after: if set, a status equal to the last one written is
+        written again once this many seconds have passed since that write, so a
+        periodic re-assert can repair a status that someone else overwrote.
+    :param flush_timeout: what ``shutdown(None)`` waits for the final flush.
+    """
+
+    def __init__(
+        self,
+        sink: Reporter,
+        *,
+        scheduler: Scheduler | None = None,
+        backoff: Backoff = DEFAULT_RETRY_BACKOFF,
+        rng: random.Random | None = None,
+        resend_unchanged_after: float | None = None,
+        flush_timeout: float = DEFAULT_FLUSH_TIMEOUT,
+    ) -> None:
+        self._sink = sink
+        self._scheduler = scheduler
+        self._owned_scheduler: ThreadScheduler | None = None
+        self._backoff = backoff
+        self._rng = rng or random.Random()
+        self._resend_unchanged_after = resend_unchanged_after
+        self._flush_timeout = flush_timeout
+        # The one-slot mailbox shared with the actor: deque appends and pops are atomic,
+        # and maxlen=1 makes an append replace whatever was there (latest wins).
+        self._slot: collections.deque[Status] = collections.deque(maxlen=1)
+        self._wake_armed = True
+        self._received = 0
+        self._lock = threading.Lock()  # sender side only: closed flag vs. slot writes
+        self._closed = False
+        self._actor_ref: pykka.ActorRef[Any] | None = None
+        self._actor_stats = ReporterStats()
+        self._pending_view: Status | None = None
+        self._last_written_view: Status | None = None
+        self._sink_shutdown: Shutdown | None = None
+        self._shutdown: OnceShutdown | None = None
+        self._restarts = 0
+
+    # ------------------------------------------------------------------ Reporter API
+
+    def start(self) -> Shutdown:
+        """Start the sink and the actor; calling it again returns the same shutdown."""
+        with self._lock:
+            if self._shutdown is not None:
+                return self._shutdown
+            self._sink_shutdown = self._sink.start()
+            self._spawn_actor()
+            self._shutdown = OnceShutdown(self._do_shutdown)
+            return self._shutdown
+
+    def report_status(self, status: Status | None) -> None:
+        """Hand ``status`` to the actor; returns at once, whatever the sink is doing."""
+        if status is None:
+            return
+        with self._lock:
+            if self._closed:
+                raise ReporterClosedError(
+                    f"status (phase {status.phase.value}) reported after the reporter was shut down"
+                )
+            actor_ref = self._actor_ref
+            if actor_ref is None:
+                raise ReporterNotStartedError("ActorReporter.report_status called before start()")
+            self._received += 1
+            self._slot.append(status)
+            if not self._wake_armed:
+                return
+            self._wake_armed = False
+            try:
+                actor_ref.tell(_WAKE)
+            except pykka.ActorDeadError:
+                self._respawn_locked("actor found dead on report")
+
+    # ------------------------------------------------------------------ inspection
+
+    def stats(self) -> ReporterStats:
+        """A consistent snapshot of the counters (``received`` counts the sender side)."""
+        snapshot = self._actor_stats
+        received = self._received
+        in_slot = len(self._slot)
+        return attrs.evolve(
+            snapshot,
+            received=received,
+            coalesced=received - snapshot.received - in_slot + snapshot.coalesced,
+            pending=snapshot.pending or in_slot > 0,
+        )
+
+    @property
+    def restarts(self) -> int:
+        """How many times the actor was found dead and replaced."""
+        return self._restarts
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Block until the actor has handled everything sent to it before this call."""
+        actor_ref = self._actor_ref
+        if actor_ref is None:
+            raise ReporterNotStartedError("ActorReporter.wait_idle called before start()")
+        actor_ref.ask(_BARRIER, timeout=timeout)
+
+    def crash_actor_for_test(self, error: BaseException) -> None:
+        """Make the actor fail inside pykka (outside our guard), as a bug would."""
+        if self._actor_ref is not None:
+            self._actor_ref.tell(_Crash(error))
+
+    # ------------------------------------------------------------------ internals
+
+    def _active_scheduler(self) -> Scheduler:
+        if self._scheduler is not None:
+            return self._scheduler
+        if self._owned_scheduler is None:
+            self._owned_scheduler = ThreadScheduler(name="vmcp-reporter-timers")
+        return self._owned_scheduler
+
+    def _spawn_actor(self) -> None:
+        self._wake_armed = False
+        self._actor_ref = _ReporterActor.start(self)
+        # Whatever sits in the slot (from before a crash) is picked up by the new actor.
+        self._actor_ref.tell(_WAKE)
+
+    def _respawn_locked(self, why: str) -> None:
+        self._restarts += 1
+        log.error("status reporter actor restarted (%s); the pending status is kept", why)
+        self._spawn_actor()
+
+    def _actor_died(self, actor: _ReporterActor, error: object, pending: Status | None) -> None:
+        """Called on the dying actor's thread (pykka ``on_failure``): start a new one.
+
+        The dead actor's unwritten status goes back into the slot unless a newer one
+        already waits there, so the crash loses nothing.
+        """
+        with self._lock:
+            if self._actor_ref is not actor.actor_ref:
+                return
+            if pending is not None and not self._slot:
+                self._slot.appendleft(pending)
+            if self._closed:
+                return
+            self._respawn_locked(f"unexpected failure: {error!r}")
+
+    def _do_shutdown(self, timeout: float | None) -> None:
+        # Real seconds, whatever clock the retries run on: this bounds how long the
+        # caller is kept waiting.
+        budget = self._flush_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        with self._lock:
+            self._closed = True
+            actor_ref = self._actor_ref
+        error: ShutdownTimeoutError | None = None
+        try:
+            if actor_ref is not None:
+                error = self._flush_and_stop(actor_ref, deadline)
+        finally:
+            remaining = max(deadline - time.monotonic(), 0.0)
+            try:
+                if self._sink_shutdown is not None:
+                    self._sink_shutdown(remaining)
+            finally:
+                if self._owned_scheduler is not None:
+                    self._owned_scheduler.stop()
+        if error is not None:
+            raise error
+
+    def _flush_and_stop(self, actor_ref: pykka.ActorRef[Any], deadline: float) -> ShutdownTimeoutError | None:
+        budget = max(deadline - time.monotonic(), 0.0)
+        done: Future[None] = Future()
+        error: ShutdownTimeoutError | None = None
+        try:
+            actor_ref.tell(_Flush(done))
+            done.result(timeout=budget)
+        except (FutureTimeoutError, ShutdownTimeoutError, pykka.ActorDeadError):
+            pending = self._pending_view or (self._slot[0] if self._slot else None)
+            if pending is not None:
+                stats = self.stats()
+                error = ShutdownTimeoutError(
+                    f"status not flushed within {budget:g} s: phase={pending.phase.value} "
+                    f"message={pending.message!r} after {stats.failed_attempts} failed attempt(s)"
+                    + (f"; last error: {stats.last_error}" if stats.last_error else ""),
+                    pending=pending,
+                )
+        try:
+            # A little grace beyond the deadline lets a healthy actor finish its stop;
+            # an actor stuck inside a sink call is a daemon and is left behind, logged.
+            actor_ref.stop(block=True, timeout=max(deadline - time.monotonic(), 0.0) + 0.5)
+        except pykka.Timeout:
+            log.error("status reporter actor did not stop in time: its sink call is stuck")
+        return error
