@@ -82,7 +82,7 @@ class Timer:
 
     __slots__ = ("callback", "cancelled", "due")
 
-    def __init__(self, due: float, callback: Callable[[], None]) -> None:
+    def __init__(self, due: float, callback: Callable[[], object]) -> None:
         self.due = due
         self.callback = callback
         self.cancelled = False
@@ -97,7 +97,7 @@ class Scheduler(Protocol):
     @property
     def clock(self) -> Clock: ...
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         """Run ``callback`` once, ``delay`` seconds from now; it must not block."""
         ...
 
@@ -133,7 +133,7 @@ class ThreadScheduler:
     def clock(self) -> Clock:
         return self._clock
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         timer = Timer(self._clock.monotonic() + max(delay, 0.0), callback)
         with self._cond:
             if self._stopped:
@@ -191,7 +191,7 @@ class ManualScheduler:
     def clock(self) -> ManualClock:
         return self._clock
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         timer = Timer(self._clock.monotonic() + max(delay, 0.0), callback)
         with self._lock:
             heapq.heappush(self._heap, (timer.due, next(self._seq), timer))
