@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -334,7 +335,7 @@ def test_events_arrive_in_order_without_gaps(
     backend.wait_state(State.RUNNING)
     events = backend.events()
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after.change.old_state is before.change.new_state
 
 
