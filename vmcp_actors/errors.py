@@ -7,6 +7,8 @@ message always names the field or resource that is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class VmcpError(Exception):
     """Base class of every error vmcp-actors raises on purpose."""
@@ -43,3 +45,74 @@ class ShutdownTimeoutError(VmcpError, TimeoutError):
     def __init__(self, message: str, pending: object = None) -> None:
         self.pending = pending
         super().__init__(message)
+
+
+class ConfigError(ValidationError):
+    """A configuration was rejected; ``problems`` holds every problem found, not just the first.
+
+    A user fixing a config file wants the whole list at once rather than one error per
+    run, so the message lists each ``path: message`` line under the file name.  It is a
+    ``ValidationError`` so callers that catch that still catch this; ``field`` is the
+    first problem's path.  Values are never repeated here beyond what each problem's own
+    message shows, and those never show env or header values.
+    """
+
+    def __init__(self, problems: Sequence[ValidationError], source: str | None = None) -> None:
+        if not problems:
+            raise ValueError("a ConfigError needs at least one problem")
+        self.problems: list[ValidationError] = list(problems)
+        self.source = source
+        count = len(self.problems)
+        where = f"{source}: " if source else ""
+        lines = [f"{where}invalid configuration ({count} problem{'' if count == 1 else 's'}):"]
+        lines.extend(f"  {problem}" for problem in self.problems)
+        # Bypass ValidationError.__init__: the message is the list, not "field: message".
+        Exception.__init__(self, "\n".join(lines))
+        self.field = self.problems[0].field
+        self.value = None
+
+
+class KubernetesError(VmcpError):
+    """A Kubernetes API call made for the VirtualMCPServer status failed.
+
+    ``namespace`` and ``name`` say which object, ``status`` the HTTP status (``None`` when
+    no response arrived).  Every subclass is meant to be retried later: wrapped in an
+    ``ActorReporter``, the pending status is kept and written once the cause is fixed.
+    """
+
+    def __init__(self, message: str, *, namespace: str = "", name: str = "", status: int | None = None) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.status = status
+        super().__init__(message)
+
+
+class KubernetesConfigError(KubernetesError):
+    """No cluster configuration could be loaded (neither in-cluster nor from a kubeconfig)."""
+
+
+class KubernetesPermissionError(KubernetesError, PermissionError):
+    """HTTP 403: the identity lacks an RBAC permission; ``verb`` on ``resource`` in ``group``.
+
+    The message names the missing grant because the fix is always the same: add that verb
+    on that resource to the Role bound to the runtime's ServiceAccount.
+    """
+
+    def __init__(
+        self, message: str, *, namespace: str, name: str, verb: str, resource: str, group: str, status: int = 403
+    ) -> None:
+        self.verb = verb
+        self.resource = resource
+        self.group = group
+        super().__init__(message, namespace=namespace, name=name, status=status)
+
+
+class KubernetesNotFoundError(KubernetesError, LookupError):
+    """HTTP 404: the VirtualMCPServer does not exist (yet, or any more)."""
+
+
+class KubernetesTransientError(KubernetesError, ConnectionError):
+    """The API server could not be reached, timed out, was overloaded or kept conflicting.
+
+    Nothing is wrong with the request itself; trying again later is the whole remedy.
+    """

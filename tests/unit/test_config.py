@@ -31,6 +31,7 @@ REMOTE = BackendSpec(
         (BackendSpec(name="r", type="streamable-http", url="ftp://x/"), "url", "http or https"),
         (BackendSpec(name="r", type="streamable-http", url="http:///mcp"), "url", "must name a host"),
         (BackendSpec(name="r", type="streamable-http", url="http://h:99999/"), "url", "invalid port"),
+        (BackendSpec(name="r", type="streamable-http", url="http://[::1/mcp"), "url", "not a valid URL"),
         (BackendSpec(name="r", type="sse", url="http://h/", timeout=-1), "timeout", "between 0 and"),
         (BackendSpec(name="r", type="sse", url="http://h/", timeout=30000), "timeout", "between 0 and"),
         (BackendSpec(name="r", type="sse", url="http://h/", auth=AuthSpec(type="bearer")), "auth", "exactly one"),
