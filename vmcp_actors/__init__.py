@@ -5,14 +5,22 @@ Only re-exports live here; see the modules for the why of each piece.
 
 from vmcp_actors.actors.reporter import ActorReporter, ReporterStats
 from vmcp_actors.backoff import Backoff
+from vmcp_actors.config import AuthSpec, BackendSpec, FailureHandling, RuntimeConfig
 from vmcp_actors.errors import (
+    ConfigError,
+    KubernetesError,
+    KubernetesNotFoundError,
+    KubernetesPermissionError,
     ReporterClosedError,
     ReporterNotStartedError,
     ShutdownTimeoutError,
     ValidationError,
     VmcpError,
 )
-from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, Reporter, Shutdown
+from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, Reporter, Shutdown, TeeReporter
+from vmcp_actors.reporting.factory import new_reporter
+from vmcp_actors.reporting.kubernetes import K8sReporter
+from vmcp_actors.runtime import Runtime, RuntimeStoppedError
 from vmcp_actors.status import (
     BackendHealth,
     CircuitState,
@@ -27,13 +35,21 @@ from vmcp_actors.status import (
 
 __all__ = [
     "ActorReporter",
+    "AuthSpec",
     "BackendHealth",
+    "BackendSpec",
     "Backoff",
     "CircuitState",
     "Condition",
     "ConditionStatus",
+    "ConfigError",
     "DiscoveredBackend",
+    "FailureHandling",
     "FileReporter",
+    "K8sReporter",
+    "KubernetesError",
+    "KubernetesNotFoundError",
+    "KubernetesPermissionError",
     "LoggingReporter",
     "NoOpReporter",
     "Phase",
@@ -41,11 +57,16 @@ __all__ = [
     "ReporterClosedError",
     "ReporterNotStartedError",
     "ReporterStats",
+    "Runtime",
+    "RuntimeConfig",
+    "RuntimeStoppedError",
     "Shutdown",
     "ShutdownTimeoutError",
     "Status",
+    "TeeReporter",
     "ValidationError",
     "VmcpError",
     "decode_status",
     "encode_status",
+    "new_reporter",
 ]

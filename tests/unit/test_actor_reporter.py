@@ -302,3 +302,34 @@ def test_counters_balance_at_rest(started: tuple[ActorReporter, Shutdown], sink:
     assert stats.received == 200
     assert stats.received == stats.written + stats.skipped_unchanged + stats.coalesced + int(stats.pending)
     assert not stats.pending
+
+
+class ThrottledSink(ControllableSink):
+    """A sink with a rate limit it announces, as K8sReporter does with ``ready_in``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = 0.0
+
+    def ready_in(self) -> float:
+        return self.wait
+
+
+def test_a_throttled_sink_is_waited_for_on_a_timer_and_gets_the_latest_status() -> None:
+    sink = ThrottledSink()
+    scheduler = ManualScheduler()
+    reporter = ActorReporter(sink, scheduler=scheduler)
+    shutdown = reporter.start()
+    sink.wait = 0.5
+    reporter.report_status(status(1))
+    reporter.wait_idle()
+    assert sink.attempts == 0  # not blocked inside the sink holding status 1
+    assert scheduler.next_due() == 0.5
+    reporter.report_status(status(2))
+    reporter.wait_idle()
+    sink.wait = 0.0
+    scheduler.advance(0.5)
+    sink.wait_for(lambda s: len(s.writes) == 1)
+    shutdown(5.0)
+    assert sink.writes == [status(2)]
+    assert reporter.stats().failed_attempts == 0

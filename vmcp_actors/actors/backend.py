@@ -17,6 +17,7 @@ result arrives as a message; the actor feeds it to
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import random
@@ -165,7 +166,9 @@ class StartBackend:
 
 @attrs.frozen
 class StopBackend:
-    pass
+    """Stop; ``done`` (if given) resolves once the backend has reached a stopped state."""
+
+    done: concurrent.futures.Future[None] | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -271,10 +274,11 @@ class BackendActor(GuardedActor):
         self._rng = rng or random.Random()
         self._lc = initial or Lifecycle(name=spec.name, remote=spec.remote)
         self._seq = 0
-        self._connecting: dict[int, concurrent.futures.Future[McpConnection]] = {}
+        self._connecting: dict[int, _ConnectTask] = {}
         self._connections: dict[int, McpConnection] = {}
         self._closing: set[int] = set()
         self._probe_waiters: list[tuple[Mailbox | None, int]] = []
+        self._stop_waiters: list[concurrent.futures.Future[None]] = []
         self.cell = cell or SnapshotCell(snapshot_of(spec, self._lc))
         self.cell.value = snapshot_of(spec, self._lc)
 
@@ -282,12 +286,19 @@ class BackendActor(GuardedActor):
     def spec(self) -> BackendSpec:
         return self._spec
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The current lifecycle value (immutable; a supervisor rebuilds from it)."""
+        return self._lc
+
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, StartBackend):
             self._feed(Start())
         elif isinstance(message, StopBackend):
+            if message.done is not None:
+                self._stop_waiters.append(message.done)
             self._feed(Stop())
         elif isinstance(message, RestartBackend):
             self._feed(Restart())
@@ -325,6 +336,11 @@ class BackendActor(GuardedActor):
         self.cell.value = snapshot_of(self._spec, self._lc)
         for effect in effects:
             self._perform(effect)
+        if self._stop_waiters and self._lc.state.stopped:
+            waiters, self._stop_waiters = self._stop_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _perform(self, effect: Effect) -> None:
         if isinstance(effect, Connect):
@@ -376,11 +392,13 @@ class BackendActor(GuardedActor):
         def on_lost(failure: Failure) -> None:
             tell_quietly(me, _Lost(attempt, failure))
 
+        task = _ConnectTask()
         try:
-            future = self._io.submit(connect(params, on_lost=on_lost))
+            future = self._io.submit(task.run(params, on_lost))
         except LoopThreadStoppedError as exc:
             future = _failed_future(BackendError(Failure(FailureKind.TRANSIENT, f"I/O loop is not running: {exc}")))
-        self._connecting[attempt] = future
+        task.future = future
+        self._connecting[attempt] = task
         future.add_done_callback(lambda done: tell_quietly(me, _ConnectDone(attempt, done)))
 
     def _connect_done(self, message: _ConnectDone) -> None:
@@ -410,12 +428,13 @@ class BackendActor(GuardedActor):
         if connection is not None:
             self._close_connection(attempt, connection)
             return
-        future = self._connecting.get(attempt)
-        if future is not None and not future.done():
-            # Cancelling the connect makes it clean up what it started; its outcome then
-            # arrives as _ConnectDone, which finishes the close.
+        task = self._connecting.get(attempt)
+        if task is not None and not task.done():
+            # Cancelling the connect makes it clean up what it started (the process, the
+            # HTTP client); its outcome arrives as _ConnectDone only once that is over,
+            # and that finishes the close.
             self._closing.add(attempt)
-            future.cancel()
+            task.cancel(self._io)
             return
         tell_quietly(self.actor_ref, _CloseDone(attempt))
 
@@ -517,8 +536,12 @@ class BackendActor(GuardedActor):
 
     def on_stop(self) -> None:
         """Last resort: release whatever is still open; a clean shutdown stops first."""
-        for future in self._connecting.values():
-            future.cancel()
+        self.release()
+
+    def release(self) -> None:
+        """Cancel connects and close sessions without waiting (also used after a crash)."""
+        for task in self._connecting.values():
+            task.cancel(self._io)
         for connection in self._connections.values():
             try:
                 self._io.submit(connection.close())
@@ -526,6 +549,40 @@ class BackendActor(GuardedActor):
                 break
         self._connecting.clear()
         self._connections.clear()
+
+
+class _ConnectTask:
+    """One in-flight connect, cancellable so that its cleanup completes first.
+
+    Cancelling the ``concurrent.futures.Future`` of a coroutine resolves that future at
+    once, while the asyncio task is still unwinding (killing the process, closing the
+    client).  Cancelling the task itself, on the loop, lets the outcome arrive only when
+    the unwinding is done, so a Stop never reports "stopped" over a half-closed session.
+    """
+
+    def __init__(self) -> None:
+        self.future: concurrent.futures.Future[McpConnection] | None = None
+        self._task: asyncio.Task[McpConnection] | None = None
+
+    async def run(self, params: ConnectParams, on_lost: Callable[[Failure], None]) -> McpConnection:
+        self._task = asyncio.current_task()
+        return await connect(params, on_lost=on_lost)
+
+    def done(self) -> bool:
+        return self.future is not None and self.future.done()
+
+    def cancel(self, io: LoopThread) -> None:
+        try:
+            io.call_soon(self._cancel_on_loop)
+        except LoopThreadStoppedError:
+            if self.future is not None:
+                self.future.cancel()
+
+    def _cancel_on_loop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        elif self.future is not None:
+            self.future.cancel()  # not started yet: nothing to unwind
 
 
 def _failed_future(error: BaseException) -> concurrent.futures.Future[Any]:

@@ -36,6 +36,7 @@ from typing import Any, Final
 import attrs
 import pykka
 
+from vmcp_actors.actors.base import CrashForTest, GuardedActor, tell_quietly
 from vmcp_actors.backoff import Backoff
 from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
 from vmcp_actors.reporting.base import OnceShutdown, Reporter, Shutdown
@@ -99,25 +100,18 @@ class _Flush:
     done: Future[None]
 
 
-@attrs.frozen
-class _Crash:
-    """Test hook: make the actor fail as an unexpected bug would."""
-
-    error: BaseException
-
-
 # --------------------------------------------------------------------------- the actor
 
 
-class _ReporterActor(pykka.ThreadingActor):
-    """The only thread that touches the sink; all its state is private to it."""
+class _ReporterActor(GuardedActor):
+    """The only thread that touches the sink; all its state is private to it.
 
-    # A daemon thread: a sink call that never returns must not keep the host process
-    # from exiting.  Clean shutdown still stops and joins it.
-    use_daemon_thread = True
+    Its thread is a daemon (see GuardedActor): a sink call that never returns must not
+    keep the host process from exiting.  Clean shutdown still stops and joins it.
+    """
 
     def __init__(self, owner: ActorReporter) -> None:
-        super().__init__()
+        super().__init__("status reporter", owner._actor_crashed)
         self._owner = owner
         self._sink = owner._sink
         self._scheduler = owner._active_scheduler()
@@ -142,22 +136,19 @@ class _ReporterActor(pykka.ThreadingActor):
         self._last_error = inherited.last_error
         self._last_written = owner._last_written_view
 
-    # pykka calls on_receive for every tell; nothing may escape it, or pykka kills the
-    # actor and silently drops its inbox.
-    def on_receive(self, message: Any) -> None:
-        if isinstance(message, _Crash):
-            raise message.error  # deliberately outside the guard: the test hook for bugs
+    def handle(self, message: Any) -> None:
         try:
             self._handle(message)
-        except Exception:
-            log.exception("status reporter actor failed handling %r; continuing", message)
         finally:
             self._publish_stats()
 
-    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+    @property
+    def pending(self) -> Status | None:
+        return self._pending
+
+    def cancel_retry(self) -> None:
         if self._retry_timer is not None:
             self._retry_timer.cancel()
-        self._owner._actor_died(self, exception_value, self._pending)
 
     def on_stop(self) -> None:
         if self._retry_timer is not None:
@@ -218,6 +209,12 @@ class _ReporterActor(pykka.ThreadingActor):
             self._attempt = 0
             self._resolve_flushes()
             return
+        wait = self._sink_ready_in()
+        if wait > 0:
+            # A throttled sink (K8sReporter's rate limiter): wait on a timer, not inside
+            # the sink, so whatever is newest when the token arrives is what is written.
+            self._schedule_retry(wait)
+            return
         try:
             self._sink.report_status(status)
         except Exception as exc:  # noqa: BLE001 - every sink failure is retried, never fatal
@@ -245,10 +242,23 @@ class _ReporterActor(pykka.ThreadingActor):
             self._last_error,
             delay,
         )
+        self._schedule_retry(delay)
+
+    def _schedule_retry(self, delay: float) -> None:
         self._timer_ids += 1
         timer_id = self._timer_ids
         actor_ref = self.actor_ref
-        self._retry_timer = self._scheduler.call_later(delay, lambda: _tell_quietly(actor_ref, _RetryDue(timer_id)))
+        self._retry_timer = self._scheduler.call_later(delay, lambda: tell_quietly(actor_ref, _RetryDue(timer_id)))
+
+    def _sink_ready_in(self) -> float:
+        ready_in = getattr(self._sink, "ready_in", None)
+        if not callable(ready_in):
+            return 0.0
+        try:
+            return max(float(ready_in()), 0.0)
+        except Exception:
+            log.exception("status sink %s: ready_in() failed; writing anyway", type(self._sink).__name__)
+            return 0.0
 
     def _resolve_flushes(self) -> None:
         if self._pending is None and self._flush_waiters:
@@ -271,14 +281,6 @@ class _ReporterActor(pykka.ThreadingActor):
         )
         self._owner._pending_view = self._pending
         self._owner._last_written_view = self._last_written
-
-
-def _tell_quietly(actor_ref: pykka.ActorRef[Any], message: object) -> None:
-    """Deliver a timer message; an actor that has stopped meanwhile simply misses it."""
-    try:
-        actor_ref.tell(message)
-    except pykka.ActorDeadError:
-        return
 
 
 # --------------------------------------------------------------------------- the facade
@@ -392,10 +394,10 @@ class ActorReporter:
             raise ReporterNotStartedError("ActorReporter.wait_idle called before start()")
         actor_ref.ask(_BARRIER, timeout=timeout)
 
-    def crash_actor_for_test(self, error: BaseException) -> None:
+    def crash_actor_for_test(self, error: Exception) -> None:
         """Make the actor fail inside pykka (outside our guard), as a bug would."""
         if self._actor_ref is not None:
-            self._actor_ref.tell(_Crash(error))
+            self._actor_ref.tell(CrashForTest(error))
 
     # ------------------------------------------------------------------ internals
 
@@ -417,12 +419,15 @@ class ActorReporter:
         log.error("status reporter actor restarted (%s); the pending status is kept", why)
         self._spawn_actor()
 
-    def _actor_died(self, actor: _ReporterActor, error: object, pending: Status | None) -> None:
+    def _actor_crashed(self, actor: GuardedActor, error: BaseException) -> None:
         """Called on the dying actor's thread (pykka ``on_failure``): start a new one.
 
         The dead actor's unwritten status goes back into the slot unless a newer one
         already waits there, so the crash loses nothing.
         """
+        assert isinstance(actor, _ReporterActor)
+        actor.cancel_retry()
+        pending = actor.pending
         with self._lock:
             if self._actor_ref is not actor.actor_ref:
                 return

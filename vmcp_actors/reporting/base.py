@@ -29,6 +29,7 @@ __all__ = [
     "OnceShutdown",
     "Reporter",
     "Shutdown",
+    "TeeReporter",
 ]
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,44 @@ class LoggingReporter:
     def start(self) -> Shutdown:
         self._log.debug("status reporter started (CLI mode, logging only)")
         return OnceShutdown(lambda timeout: None)
+
+
+class TeeReporter:
+    """Sends each status to several sinks (say, Kubernetes and a file).
+
+    Every sink gets every status even if another fails; the first failure is raised
+    afterwards so the wrapping ``ActorReporter`` retries (sinks are idempotent, so the
+    ones that succeeded just write the same status again).
+    """
+
+    def __init__(self, *sinks: Reporter) -> None:
+        self.sinks = sinks
+
+    def report_status(self, status: Status | None) -> None:
+        if status is None:
+            return
+        errors: list[Exception] = []
+        for sink in self.sinks:
+            try:
+                sink.report_status(status)
+            except Exception as exc:  # noqa: BLE001 - collected and re-raised below
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def ready_in(self) -> float:
+        """The longest wait any throttled sink asks for (see ``ActorReporter``)."""
+        waits = [ready() for ready in (getattr(sink, "ready_in", None) for sink in self.sinks) if callable(ready)]
+        return max(waits, default=0.0)
+
+    def start(self) -> Shutdown:
+        shutdowns = [sink.start() for sink in self.sinks]
+
+        def shutdown(timeout: float | None) -> None:
+            for each in shutdowns:
+                each(timeout)
+
+        return OnceShutdown(shutdown)
 
 
 class FileReporter:

@@ -1,0 +1,212 @@
+"""The running vMCP end to end: real MCP servers, real actors, status through a real file sink."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
+from tests.sinks import ControllableSink
+from vmcp_actors.backoff import Backoff
+from vmcp_actors.config import BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.lifecycle import LifecyclePolicy, State
+from vmcp_actors.reporting.base import FileReporter
+from vmcp_actors.runtime import Runtime, RuntimeStoppedError
+from vmcp_actors.status import Phase, Status, decode_status
+
+FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
+FAST_HEALTH = FailureHandling(
+    health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
+)
+
+
+class FileSink(ControllableSink):
+    """Writes through a real FileReporter and records each write for waiting on."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.file = FileReporter(path)
+
+    def report_status(self, status: Status | None) -> None:
+        if status is not None and not self.failing:
+            self.file.report_status(status)
+        super().report_status(status)
+
+    def on_disk(self) -> Status:
+        return decode_status(json.loads(self.file.path.read_text()))
+
+    def wait_phase(self, phase: Phase, timeout: float = 30.0) -> Status:
+        self.wait_for(lambda sink: bool(sink.writes) and sink.writes[-1].phase is phase, timeout)
+        return self.writes[-1]
+
+
+def runtime_threads() -> list[str]:
+    prefixes = ("BackendActor", "HealthActor", "Supervisor", "_ReporterActor", "vmcp-")
+    return [t.name for t in threading.enumerate() if t.name.startswith(prefixes)]
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> FileSink:
+    return FileSink(tmp_path / "status.json")
+
+
+@pytest.fixture
+def run(sink: FileSink) -> Iterator[Callable[..., Runtime]]:
+    started: list[Runtime] = []
+
+    def start(*backends: BackendSpec, failure: FailureHandling = FAST_HEALTH) -> Runtime:
+        runtime = Runtime.start(
+            RuntimeConfig(backends=backends, failure_handling=failure), sink, lifecycle_policy=FAST_RECONNECT
+        )
+        started.append(runtime)
+        return runtime
+
+    yield start
+    for runtime in started:
+        runtime.stop(15.0)
+
+
+def stdio(command: tuple[str, tuple[str, ...]], name: str) -> BackendSpec:
+    return BackendSpec(name=name, type="stdio", command=command[0], args=command[1])
+
+
+def http(server: RunningServer, name: str = "remote") -> BackendSpec:
+    return BackendSpec(name=name, type="streamable-http", url=server.url("/mcp"), timeout=5)
+
+
+def test_phase_moves_from_pending_to_ready_and_the_file_shows_it(
+    run: Callable[..., Runtime],
+    sink: FileSink,
+    echo_stdio_command: tuple[str, tuple[str, ...]],
+    mcp_servers: ServerFactory,
+) -> None:
+    runtime = run(stdio(echo_stdio_command, "files"), http(mcp_servers.echo("streamable-http")))
+    ready = sink.wait_phase(Phase.READY)
+    phases = [w.phase for w in sink.writes]
+    assert phases[0] is Phase.PENDING
+    assert ready.backend_count == 2
+    assert ready.message == "All 2 backends healthy"
+    assert [b.name for b in ready.discovered_backends] == ["files", "remote"]
+    assert all(b.status == "ready" for b in ready.discovered_backends)
+    ready_condition = ready.condition("Ready")
+    assert ready_condition is not None and ready_condition.reason == "AllBackendsRoutable"
+    assert sink.on_disk().same_content(ready)
+    assert runtime.snapshots()["files"].state is State.RUNNING
+
+
+def test_a_killed_backend_degrades_the_phase_and_recovery_restores_it(
+    run: Callable[..., Runtime],
+    sink: FileSink,
+    echo_stdio_command: tuple[str, tuple[str, ...]],
+    mcp_servers: ServerFactory,
+) -> None:
+    server = mcp_servers.echo("streamable-http")
+    run(stdio(echo_stdio_command, "files"), http(server))
+    sink.wait_phase(Phase.READY)
+    server.kill()
+
+    def remote_unavailable(s: ControllableSink) -> bool:
+        remote = s.writes[-1].backend("remote")
+        return remote is not None and remote.status == "unavailable"
+
+    sink.wait_for(remote_unavailable)  # the lost session counts at once, not after the threshold
+    degraded = sink.writes[-1]
+    assert degraded.phase is Phase.DEGRADED
+    assert degraded.backend_count == 1
+    assert degraded.message == "1/2 backends routable (0 degraded, 1 unhealthy, 0 unknown)"
+    mcp_servers.restart(server)  # the same port: the backend's own retries find it again
+    recovered = sink.wait_phase(Phase.READY)
+    assert recovered.backend_count == 2
+
+
+def test_backends_added_and_removed_at_runtime_show_up_at_once(
+    run: Callable[..., Runtime], sink: FileSink, echo_stdio_command: tuple[str, tuple[str, ...]]
+) -> None:
+    runtime = run(stdio(echo_stdio_command, "one"))
+    sink.wait_phase(Phase.READY)
+    runtime.add_backend(stdio(echo_stdio_command, "two"))
+    sink.wait_for(lambda s: s.writes[-1].phase is Phase.READY and s.writes[-1].backend_count == 2)
+    runtime.remove_backend("one")
+    sink.wait_for(lambda s: [b.name for b in s.writes[-1].discovered_backends] == ["two"])
+    with pytest.raises(ValueError, match="no backend named 'one'"):
+        runtime.remove_backend("one")
+    with pytest.raises(ValueError, match="already exists"):
+        runtime.add_backend(stdio(echo_stdio_command, "two"))
+
+
+def test_update_restarts_only_on_a_real_change(
+    run: Callable[..., Runtime], sink: FileSink, echo_stdio_command: tuple[str, tuple[str, ...]]
+) -> None:
+    spec = stdio(echo_stdio_command, "one")
+    runtime = run(spec)
+    sink.wait_phase(Phase.READY)
+    runtime.update_backend(BackendSpec(name="one", command=spec.command, args=spec.args, description="docs"))
+    assert runtime.snapshots()["one"].attempt == 1
+    runtime.update_backend(BackendSpec(name="one", command=spec.command, args=spec.args, env={"A": "1"}))
+    sink.wait_for(lambda _: runtime.snapshots()["one"].attempt == 2 and runtime.snapshots()["one"].running)
+
+
+def test_a_crashed_backend_actor_is_restarted_and_status_keeps_flowing(
+    run: Callable[..., Runtime], sink: FileSink, echo_stdio_command: tuple[str, tuple[str, ...]]
+) -> None:
+    runtime = run(stdio(echo_stdio_command, "one"), stdio(echo_stdio_command, "two"))
+    sink.wait_phase(Phase.READY)
+    before = runtime.snapshots()["one"].attempt
+    runtime.crash_backend_for_test("one", RuntimeError("injected bug"))
+    sink.wait_for(lambda _: runtime.snapshots()["one"].attempt > before and runtime.snapshots()["one"].running)
+    sink.wait_phase(Phase.READY)
+    runtime.crash_health_for_test(RuntimeError("injected bug in the health actor"))
+    runtime.remove_backend("two")  # the restarted health actor sees and reports this
+    sink.wait_for(lambda s: [b.name for b in s.writes[-1].discovered_backends] == ["one"])
+
+
+def test_stop_reports_the_final_status_and_leaves_nothing_running(
+    sink: FileSink, echo_stdio_command: tuple[str, tuple[str, ...]]
+) -> None:
+    threads_before = set(runtime_threads())
+    children_before = child_pids()
+    runtime = Runtime.start(
+        RuntimeConfig(backends=[stdio(echo_stdio_command, "one")], failure_handling=FAST_HEALTH),
+        sink,
+        lifecycle_policy=FAST_RECONNECT,
+    )
+    sink.wait_phase(Phase.READY)
+    runtime.stop(10.0)
+    runtime.stop(10.0)  # idempotent
+    final = runtime.status()
+    assert final is not None
+    assert sink.on_disk().same_content(final)  # what the sink holds is what stop reported
+    assert final.phase is Phase.FAILED  # its only backend is stopped: nothing is routable
+    assert set(runtime_threads()) <= threads_before
+    assert child_pids() == children_before
+    with pytest.raises(RuntimeStoppedError):
+        runtime.add_backend(stdio(echo_stdio_command, "late"))
+
+
+def test_stop_is_bounded_even_when_a_backend_hangs(sink: FileSink, mcp_servers: ServerFactory) -> None:
+    hang = mcp_servers.fault("hang")
+    runtime = Runtime.start(
+        RuntimeConfig(
+            backends=[BackendSpec(name="stuck", type="streamable-http", url=hang.url("/mcp"), timeout=600)],
+            failure_handling=FAST_HEALTH,
+        ),
+        sink,
+    )
+    sink.wait_for(lambda _: runtime.snapshots()["stuck"].state is State.STARTING)
+    started = time.monotonic()
+    runtime.stop(3.0)
+    assert time.monotonic() - started < 3.0 + 2.0
+    assert not [t for t in runtime_threads() if t.startswith(("BackendActor", "vmcp-aio"))]
+
+
+def test_no_backends_is_ready(run: Callable[..., Runtime], sink: FileSink) -> None:
+    runtime = run()
+    sink.wait_for(lambda s: bool(s.writes))
+    runtime.stop(5.0)
+    assert sink.writes[0].phase is Phase.READY
+    assert sink.writes[0].message == "Ready, no backends configured"

@@ -1,0 +1,194 @@
+"""HealthActor's own logic, with a manual clock and inboxes standing in for backends.
+
+Real backends are exercised end to end in tests/integration/runtime; here time is stepped
+by hand so probe scheduling, thresholds and re-asserts are checked exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pykka
+import pytest
+
+from tests.inbox import Inbox
+from tests.sinks import ControllableSink
+from vmcp_actors.actors.backend import BackendEvent, ProbeBackend, ProbeOutcome, snapshot_of
+from vmcp_actors.actors.health import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
+from vmcp_actors.config import BackendSpec
+from vmcp_actors.failures import Failure, FailureKind
+from vmcp_actors.health import HealthConfig, LifecycleSignal
+from vmcp_actors.lifecycle import Health, Lifecycle, LifecycleEvent, State
+from vmcp_actors.status import Phase
+from vmcp_actors.status_builder import BackendView
+from vmcp_actors.timers import ManualScheduler
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CONFIG = HealthConfig(check_interval=30.0, timeout=10.0, unhealthy_threshold=3)
+
+
+class World:
+    def __init__(self) -> None:
+        self.sink = ControllableSink()
+        self.scheduler = ManualScheduler()
+        self.ref: pykka.ActorRef[HealthActor] = HealthActor.start(
+            self.sink, scheduler=self.scheduler, config=CONFIG, status_interval=60.0, initial_wait=5.0
+        )
+        self.backends: dict[str, Inbox] = {}
+        self.seq = 0
+
+    def add(self, name: str) -> Inbox:
+        inbox = Inbox()
+        self.backends[name] = inbox
+        self.ref.tell(AddBackend(BackendView(name=name, url=f"stdio://{name}"), inbox))
+        return inbox
+
+    def event(self, name: str, old: State, new: State, error: str = "") -> None:
+        self.seq += 1
+        spec = BackendSpec(name=name, command="x")
+        change = LifecycleEvent(name, old, new, Health.UNKNOWN, Health.UNKNOWN, error, T0)
+        self.ref.tell(BackendEvent(name, self.seq, change, snapshot_of(spec, Lifecycle(name, False))))
+
+    def settle(self) -> None:
+        self.ref.ask(Refresh(), timeout=5)
+
+    def last(self) -> Phase:
+        self.settle()
+        return self.sink.writes[-1].phase
+
+    def probes(self, name: str) -> list[ProbeBackend]:
+        return self.backends[name].of_type(ProbeBackend)
+
+    def answer(self, name: str, ok: bool = True, latency: float = 0.01) -> None:
+        probe = self.probes(name)[-1]
+        failure = None if ok else Failure(FailureKind.TIMEOUT, "ping timed out")
+        self.ref.tell(ProbeOutcome(name, probe.token, ok, latency, failure))
+        self.settle()
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    w = World()
+    yield w
+    w.ref.stop(timeout=5)
+
+
+def test_lifecycle_states_read_as_health_signals() -> None:
+    assert lifecycle_signal(State.STARTING) is LifecycleSignal.STARTING
+    assert lifecycle_signal(State.RUNNING) is LifecycleSignal.CONNECTED
+    assert lifecycle_signal(State.CONNECTED) is LifecycleSignal.CONNECTED
+    assert lifecycle_signal(State.AUTH_REQUIRED) is LifecycleSignal.AUTH_REQUIRED
+    for gone in (State.FAILED, State.UNREACHABLE, State.STOPPED, State.DISCONNECTED, State.STOPPING):
+        assert lifecycle_signal(gone) is LifecycleSignal.SESSION_LOST
+    assert lifecycle_signal(State.UNKNOWN) is None
+
+
+def test_pending_until_every_initial_backend_has_data(world: World) -> None:
+    world.add("a")
+    world.add("b")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.RUNNING)
+    assert world.last() is Phase.PENDING  # "All 1 backend healthy" would be a lie: b is still starting
+    world.event("b", State.UNKNOWN, State.RUNNING)
+    assert world.last() is Phase.READY
+    assert world.sink.writes[-1].message == "All 2 backends healthy"
+
+
+def test_a_backend_that_never_reports_stops_blocking_after_the_initial_wait(world: World) -> None:
+    world.add("a")
+    world.add("silent")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.RUNNING)
+    assert world.last() is Phase.PENDING
+    world.scheduler.advance(5.0)
+    assert world.last() is Phase.READY  # toolhive: unprobed backends are left out
+
+
+def test_a_lost_session_is_unhealthy_at_once_without_waiting_for_the_threshold(world: World) -> None:
+    world.add("a")
+    world.add("b")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.RUNNING)
+    world.event("b", State.UNKNOWN, State.RUNNING)
+    assert world.last() is Phase.READY
+    world.event("b", State.RUNNING, State.FAILED, "process exited")
+    world.settle()
+    status = world.sink.writes[-1]
+    assert status.phase is Phase.DEGRADED
+    backend = status.backend("b")
+    assert backend is not None and backend.status == "unavailable"
+
+
+def test_a_new_session_is_probed_at_once_then_every_interval_from_the_probe_start(world: World) -> None:
+    world.add("a")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.RUNNING)
+    world.settle()
+    assert len(world.probes("a")) == 1
+    world.scheduler.advance(10.0)
+    world.answer("a")
+    world.scheduler.advance(19.9)
+    world.settle()
+    assert len(world.probes("a")) == 1
+    world.scheduler.advance(0.1)  # 30 s after the first probe *started*
+    world.settle()
+    assert len(world.probes("a")) == 2
+
+
+def test_probe_failures_count_up_to_the_threshold_then_recover_through_degraded(world: World) -> None:
+    world.add("a")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.RUNNING)
+    world.settle()
+    world.answer("a")
+    assert world.last() is Phase.READY
+    for expected in ("ready", "ready", "unavailable"):  # below the threshold the status is kept
+        world.scheduler.advance(30.0)
+        world.settle()
+        world.answer("a", ok=False)
+        backend = world.sink.writes[-1].backend("a")
+        assert backend is not None and backend.status == expected
+    world.scheduler.advance(30.0)
+    world.settle()
+    world.answer("a")
+    backend = world.sink.writes[-1].backend("a")
+    assert backend is not None and backend.status == "degraded"  # recovering, for one interval
+    world.scheduler.advance(30.0)
+    world.settle()
+    world.answer("a")
+    assert world.last() is Phase.READY
+
+
+def test_a_slow_probe_is_degraded(world: World) -> None:
+    world.add("a")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.RUNNING)
+    world.settle()
+    world.answer("a", latency=6.0)
+    backend = world.sink.writes[-1].backend("a")
+    assert backend is not None and backend.status == "degraded"
+
+
+def test_removed_backends_leave_the_status_at_once(world: World) -> None:
+    world.add("a")
+    world.add("b")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.RUNNING)
+    world.event("b", State.UNKNOWN, State.RUNNING)
+    world.settle()
+    world.ref.tell(RemoveBackend("b"))
+    world.settle()
+    assert [b.name for b in world.sink.writes[-1].discovered_backends] == ["a"]
+
+
+def test_the_status_is_reasserted_every_status_interval(world: World) -> None:
+    world.add("a")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.RUNNING)
+    world.settle()
+    world.answer("a")
+    writes = len(world.sink.writes)
+    world.scheduler.advance(60.0)
+    world.settle()
+    assert len(world.sink.writes) > writes
