@@ -174,6 +174,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
+        # A second signal while stopping (tox, systemd and kubelet all escalate) must not
+        # kill the process mid-flush: the handler stays installed until stop() returns.
+        if stop.is_set():
+            print(f"vmcp-actors: {signal.Signals(signum).name} again; still stopping", file=sys.stderr)
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -185,13 +189,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         while not stop.wait(REFRESH_SECONDS):
             view.show(runtime)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         try:
             runtime.stop(STOP_TIMEOUT)
         except VmcpError as exc:
             print(f"vmcp-actors: stopped, but the final status was not flushed: {exc}", file=sys.stderr)
             return EXIT_FAILURE
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     view.show(runtime)
     final = runtime.status()
     if final is not None:
