@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 
 from benchmarks.common import print_table, write_json
 from tests.inbox import Inbox
+from tests.servers.fixtures import child_pids
 from vmcp_actors.actors.backend import (
     BackendActor,
     ProbeBackend,
@@ -48,18 +48,6 @@ def rss_kib() -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def child_pids() -> set[int]:
-    pid = os.getpid()
-    children: set[int] = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as handle:
-                children.update(int(p) for p in handle.read().split())
-        except FileNotFoundError:
-            continue
-    return children
 
 
 def start_server() -> tuple[subprocess.Popen[str], int]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import percentile, print_table, write_json
+from tests.servers.fixtures import child_pids
 from vmcp_actors.backoff import Backoff
 from vmcp_actors.config import BackendSpec, FailureHandling, RuntimeConfig
 from vmcp_actors.lifecycle import LifecyclePolicy
@@ -92,23 +93,11 @@ def backend_status(name: str, *crd_statuses: str) -> Callable[[Status], bool]:
 def server_pid(runtime: Runtime, before: set[int]) -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        pids = _children() - before
+        pids = child_pids() - before
         if len(pids) == 1 and runtime.snapshots()["echo"].running:
             return pids.pop()
         threading.Event().wait(0.01)
     raise RuntimeError("the echo server never came up")
-
-
-def _children() -> set[int]:
-    pid = os.getpid()
-    found: set[int] = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as handle:
-                found.update(int(p) for p in handle.read().split())
-        except FileNotFoundError:
-            continue
-    return found
 
 
 def start_runtime(sink: TimedSink) -> Runtime:
@@ -124,7 +113,7 @@ def start_runtime(sink: TimedSink) -> Runtime:
 
 
 def measure_session_revealed(sink: TimedSink, transitions: int) -> list[float]:
-    others = _children()  # e.g. the kube-apiserver and etcd of the K8s run
+    others = child_pids()  # e.g. the kube-apiserver and etcd of the K8s run
     runtime = start_runtime(sink)
     latencies: list[float] = []
     try:
@@ -143,7 +132,7 @@ def measure_session_revealed(sink: TimedSink, transitions: int) -> list[float]:
 
 
 def measure_probe_revealed(sink: TimedSink, transitions: int) -> tuple[list[float], list[float]]:
-    others = _children()
+    others = child_pids()
     runtime = start_runtime(sink)
     failing: list[float] = []
     recovering: list[float] = []

@@ -121,11 +121,9 @@ class LoopThread:
         """
         with self._lock:
             if self._start_called and not self._stop_requested:
-                try:
+                with contextlib.suppress(RuntimeError):  # the loop closed under us: not running
                     self._loop.call_soon_threadsafe(fn, *args)
                     return
-                except RuntimeError:  # the loop closed under us
-                    pass
         raise LoopThreadStoppedError(f"LoopThread {self._name!r} is not running")
 
     def stop(self, timeout: float) -> None:

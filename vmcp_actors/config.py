@@ -1138,7 +1138,7 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 class _DuplicateJsonKey(ValueError):
-    pass
+    """A JSON object repeats a key (json.loads would silently keep the last)."""
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

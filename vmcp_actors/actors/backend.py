@@ -161,7 +161,7 @@ class SnapshotCell:
 
 @attrs.frozen
 class StartBackend:
-    pass
+    """Connect (a no-op while connecting or connected)."""
 
 
 @attrs.frozen
@@ -173,7 +173,7 @@ class StopBackend:
 
 @attrs.frozen
 class RestartBackend:
-    pass
+    """Stop, wait the grace period, start again."""
 
 
 @attrs.frozen

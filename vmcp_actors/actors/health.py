@@ -108,12 +108,12 @@ class _ProbeDue:
 
 @attrs.frozen
 class _Reassert:
-    pass
+    """The status interval has passed: report the status again."""
 
 
 @attrs.frozen
 class _InitialWaitOver:
-    pass
+    """Stop waiting for backends that have not reported since startup."""
 
 
 @attrs.frozen

@@ -268,11 +268,9 @@ class _Process:
             if self.popen.poll() is None:
                 if graceful:
                     self.popen.terminate()
-                    try:
+                    with contextlib.suppress(subprocess.TimeoutExpired):  # then it is killed below
                         self.popen.wait(timeout=timeout)
                         return
-                    except subprocess.TimeoutExpired:
-                        pass
                 self.popen.kill()
                 self.popen.wait(timeout=timeout)
         finally:
