@@ -39,6 +39,7 @@ from kubernetes import client
 from benchmarks.common import pin_to_one_cpu, print_table, write_json
 from tests.integration.kube.control_plane import ControlPlane, iter_manifests
 from tests.integration.kube.project import CRD_NAME, DEPLOY_DIR, load_envtest
+from tests.integration.kube.project import create_vmcp as project_create_vmcp
 from vmcp_actors.actors.reporter import ActorReporter
 from vmcp_actors.reporting.kubernetes import GROUP, PLURAL, VERSION, K8sReporter, desired_status
 from vmcp_actors.reporting.ratelimit import DEFAULT_BURST, DEFAULT_QPS
@@ -90,13 +91,7 @@ def make_statuses(distinct: int, tag: str) -> list[Status]:
 
 
 def create_vmcp(api: client.ApiClient, name: str) -> None:
-    manifest = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "VirtualMCPServer",
-        "metadata": {"name": name},
-        "spec": {"groupRef": {"name": "backends"}, "incomingAuth": {"type": "anonymous"}},
-    }
-    client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, manifest)
+    project_create_vmcp(api, NAMESPACE, name)
 
 
 def get_vmcp(api: client.ApiClient, name: str) -> dict[str, Any]:

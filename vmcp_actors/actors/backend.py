@@ -538,17 +538,26 @@ class BackendActor(GuardedActor):
         """Last resort: release whatever is still open; a clean shutdown stops first."""
         self.release()
 
-    def release(self) -> None:
-        """Cancel connects and close sessions without waiting (also used after a crash)."""
+    def release(self) -> list[concurrent.futures.Future[Any]]:
+        """Cancel connects and close sessions without waiting (also used after a crash).
+
+        Returns the futures of that cleanup, so whoever shuts the loop down (the
+        supervisor, after a crash) can let it finish first: a process whose close is
+        cut short by the loop closing is left half-closed.
+        """
+        pending: list[concurrent.futures.Future[Any]] = []
         for task in self._connecting.values():
             task.cancel(self._io)
+            if task.future is not None:
+                pending.append(task.future)
         for connection in self._connections.values():
             try:
-                self._io.submit(connection.close())
+                pending.append(self._io.submit(connection.close()))
             except LoopThreadStoppedError:
                 break
         self._connecting.clear()
         self._connections.clear()
+        return pending
 
 
 class _ConnectTask:

@@ -16,6 +16,7 @@ the phase reflects it.  The reporter keeps its own pending status through all of
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -48,8 +49,9 @@ from vmcp_actors.aio import LoopThread
 from vmcp_actors.backoff import Backoff
 from vmcp_actors.config import BackendSpec
 from vmcp_actors.errors import ValidationError
+from vmcp_actors.failures import Failure, FailureKind
 from vmcp_actors.health import BackendHealthState, HealthConfig
-from vmcp_actors.lifecycle import Lifecycle, LifecyclePolicy
+from vmcp_actors.lifecycle import Health, Lifecycle, LifecyclePolicy, State
 from vmcp_actors.reporting.base import Reporter
 from vmcp_actors.status_builder import BackendView
 from vmcp_actors.timers import Scheduler
@@ -119,6 +121,7 @@ class _BackendCrashed:
     ref: pykka.ActorRef[Any] = attrs.field(eq=False)
     lifecycle: Lifecycle
     error: str
+    releasing: tuple[concurrent.futures.Future[Any], ...] = attrs.field(default=(), eq=False)
 
 
 @attrs.frozen
@@ -194,6 +197,8 @@ class Supervisor(GuardedActor):
         self.board = board or BackendBoard()
         self.health_ref: pykka.ActorRef[Any] | None = None
         self.health_restarts = 0
+        # Cleanup of crashed actors' sessions still running on the loop; stop waits for it.
+        self._releasing: list[concurrent.futures.Future[Any]] = []
 
     def on_start(self) -> None:
         self.health_ref = self._start_health({})
@@ -222,8 +227,7 @@ class Supervisor(GuardedActor):
         elif isinstance(message, _HealthCrashed):
             self._health_crashed(message)
         elif isinstance(message, Refresh):
-            if self.health_ref is not None:
-                self.health_ref.tell(message)
+            self._tell_health(message)
         elif message == "health_ref":
             return self.health_ref
         elif isinstance(message, tuple) and message[:1] == ("child_ref",):
@@ -233,6 +237,15 @@ class Supervisor(GuardedActor):
             log.warning("supervisor ignored unexpected message %r", message)
         return None
 
+    def _tell_health(self, message: object) -> None:
+        """Tell the health actor, if it is alive.
+
+        It may have just died, with the news of it still in this inbox; nothing is lost,
+        because its replacement is given every current backend when it starts.
+        """
+        if self.health_ref is not None:
+            tell_quietly(self.health_ref, message)
+
     # ------------------------------------------------------------------ backends
 
     def _spawn(self, spec: BackendSpec, cell: SnapshotCell, initial: Lifecycle | None) -> pykka.ActorRef[Any]:
@@ -240,8 +253,8 @@ class Supervisor(GuardedActor):
 
         def crashed(actor: GuardedActor, error: BaseException) -> None:
             assert isinstance(actor, BackendActor)
-            actor.release()
-            tell_quietly(me, _BackendCrashed(spec.name, actor.actor_ref, actor.lifecycle, repr(error)))
+            releasing = tuple(actor.release())
+            tell_quietly(me, _BackendCrashed(spec.name, actor.actor_ref, actor.lifecycle, repr(error), releasing))
 
         assert self.health_ref is not None
         return BackendActor.start(
@@ -266,7 +279,7 @@ class Supervisor(GuardedActor):
         self.children[spec.name] = _Child(spec, ref, cell)
         self.board.cells = {**self.board.cells, spec.name: cell}
         assert self.health_ref is not None
-        self.health_ref.tell(AddBackend(backend_view(spec), ref, spec.auth.configured))
+        self._tell_health(AddBackend(backend_view(spec), ref, spec.auth.configured))
         if spec.auto_start:
             ref.tell(StartBackend())
         log.info("backend=%s added (%s)", spec.name, spec.type.value)
@@ -278,8 +291,7 @@ class Supervisor(GuardedActor):
             message.done.set_exception(ValidationError("name", f"no backend named {message.name!r}", message.name))
             return
         self.board.cells = {k: v for k, v in self.board.cells.items() if k != message.name}
-        if self.health_ref is not None:
-            self.health_ref.tell(RemoveBackend(message.name))
+        self._tell_health(RemoveBackend(message.name))
         stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def reap(_: object) -> None:
@@ -301,7 +313,7 @@ class Supervisor(GuardedActor):
         child.ref.tell(UpdateBackend(spec))
 
     def _stop_all(self, done: concurrent.futures.Future[None]) -> None:
-        waits: list[concurrent.futures.Future[None]] = []
+        waits: list[concurrent.futures.Future[Any]] = [f for f in self._releasing if not f.done()]
         for child in self.children.values():
             future: concurrent.futures.Future[None] = concurrent.futures.Future()
             if tell_quietly(child.ref, StopBackend(future)):
@@ -309,12 +321,13 @@ class Supervisor(GuardedActor):
         if not waits:
             done.set_result(None)
             return
-        remaining = [len(waits)]
 
         def one_stopped(_: object) -> None:
-            remaining[0] -= 1
-            if remaining[0] == 0 and not done.done():
-                done.set_result(None)
+            # Runs on whichever thread finished a future; a future is done before its
+            # callbacks run, so checking them all needs no shared counter.
+            if all(f.done() for f in waits) and not done.done():
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    done.set_result(None)
 
         for future in waits:
             future.add_done_callback(one_stopped)
@@ -322,6 +335,7 @@ class Supervisor(GuardedActor):
     # ------------------------------------------------------------------ supervision
 
     def _backend_crashed(self, message: _BackendCrashed) -> None:
+        self._releasing = [f for f in (*self._releasing, *message.releasing) if not f.done()]
         child = self.children.get(message.name)
         if child is None or child.ref != message.ref:
             return
@@ -335,8 +349,15 @@ class Supervisor(GuardedActor):
                 f"not restarted again (last error: {message.error})"
             )
             log.error("backend=%s %s", message.name, reason)
-            if self.health_ref is not None:
-                self.health_ref.tell(BackendGaveUp(message.name, reason))
+            # The dead actor's last snapshot says "running"; say what is true now.
+            failed = attrs.evolve(
+                message.lifecycle,
+                state=State.FAILED,
+                health=Health.UNHEALTHY,
+                last_error=Failure(FailureKind.PROTOCOL, reason),
+            )
+            child.cell.value = snapshot_of(child.spec, failed)
+            self._tell_health(BackendGaveUp(message.name, reason))
             return
         delay = self._restart_policy.backoff.delay(len(recent) + 1, self._rng.random())
         self.children[message.name] = attrs.evolve(child, restarts=(*recent, now))
@@ -373,8 +394,7 @@ class Supervisor(GuardedActor):
         )
         ref = self._spawn(child.spec, child.cell, initial)
         self.children[message.name] = attrs.evolve(child, ref=ref)
-        if self.health_ref is not None:
-            self.health_ref.tell(ReplaceBackendRef(message.name, ref))
+        self._tell_health(ReplaceBackendRef(message.name, ref))
         if old.want_running:
             ref.tell(StartBackend())
         log.info("backend=%s actor restarted", message.name)
@@ -404,7 +424,7 @@ class Supervisor(GuardedActor):
         log.error("health monitor crashed (%s); restarting it with its backend states", message.error)
         self.health_ref = ref = self._start_health(message.states)
         for name, child in self.children.items():
-            child.ref.tell(Subscribe(ref))
+            tell_quietly(child.ref, Subscribe(ref))
             ref.tell(
                 AddBackend(backend_view(child.spec), child.ref, child.spec.auth.configured, child.cell.value.state)
             )

@@ -9,6 +9,11 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any, cast
+
+from kubernetes import client
+
+from vmcp_actors.reporting.kubernetes import GROUP, PLURAL, VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEPLOY_DIR = REPO_ROOT / "deploy"
@@ -33,3 +38,27 @@ def load_envtest() -> ModuleType:
         del sys.modules[_ENVTEST_MODULE]
         raise
     return module
+
+
+def vmcp_manifest(name: str) -> dict[str, Any]:
+    """A minimal valid VirtualMCPServer."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "VirtualMCPServer",
+        "metadata": {"name": name},
+        "spec": {"groupRef": {"name": "backends"}, "incomingAuth": {"type": "anonymous"}},
+    }
+
+
+def create_vmcp(api: client.ApiClient, namespace: str, name: str = "vmcp") -> dict[str, Any]:
+    """Create a VirtualMCPServer and return the object the API server stored."""
+    created = client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, vmcp_manifest(name)
+    )
+    return cast(dict[str, Any], created)
+
+
+def get_vmcp(api: client.ApiClient, namespace: str, name: str = "vmcp") -> dict[str, Any]:
+    """Read a VirtualMCPServer back from the API server."""
+    obj = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    return cast(dict[str, Any], obj)

@@ -16,7 +16,7 @@ import urllib3
 from kubernetes import client, config
 
 from tests.integration.kube.control_plane import ControlPlane, iter_manifests, raw_request
-from tests.integration.kube.project import CRD_NAME, DEPLOY_DIR
+from tests.integration.kube.project import CRD_NAME, DEPLOY_DIR, create_vmcp, get_vmcp, vmcp_manifest
 
 GROUP = "toolhive.stacklok.dev"
 VERSION = "v1beta1"
@@ -28,16 +28,6 @@ TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
 def now_rfc3339() -> str:
     """Current time in the second-precision RFC 3339 form metav1.Time serialises to."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def vmcp_manifest(name: str) -> dict[str, Any]:
-    """A minimal valid VirtualMCPServer."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "VirtualMCPServer",
-        "metadata": {"name": name},
-        "spec": {"groupRef": {"name": "backends"}, "incomingAuth": {"type": "anonymous"}},
-    }
 
 
 def ready_status(generation: int) -> dict[str, Any]:
@@ -78,19 +68,6 @@ def new_client_from_config(path: Path) -> client.ApiClient:
 
 def custom_objects(api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
-
-
-def create_vmcp(api: client.ApiClient, namespace: str, name: str = "vmcp") -> dict[str, Any]:
-    created = custom_objects(api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, vmcp_manifest(name)
-    )
-    return cast(dict[str, Any], created)
-
-
-def get_vmcp(api: client.ApiClient, namespace: str, name: str = "vmcp") -> dict[str, Any]:
-    return cast(
-        dict[str, Any], custom_objects(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    )
 
 
 def put_status(api: client.ApiClient, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:

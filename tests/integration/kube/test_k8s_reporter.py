@@ -22,7 +22,7 @@ import pytest
 from kubernetes import client, watch
 
 from tests.integration.kube.control_plane import ControlPlane, iter_manifests, poll_until, raw_request
-from tests.integration.kube.project import DEPLOY_DIR
+from tests.integration.kube.project import DEPLOY_DIR, create_vmcp, get_vmcp
 from vmcp_actors.actors.reporter import ActorReporter
 from vmcp_actors.backoff import Backoff
 from vmcp_actors.errors import KubernetesNotFoundError, KubernetesPermissionError
@@ -51,22 +51,6 @@ def wait_for(check: Callable[[], _T | None], what: str, timeout: float = 15.0) -
 
 def custom(api: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api)
-
-
-def create_vmcp(api: client.ApiClient, namespace: str, name: str = "vmcp") -> dict[str, Any]:
-    manifest = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "VirtualMCPServer",
-        "metadata": {"name": name},
-        "spec": {"groupRef": {"name": "backends"}, "incomingAuth": {"type": "anonymous"}},
-    }
-    return cast(
-        dict[str, Any], custom(api).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
-    )
-
-
-def get_vmcp(api: client.ApiClient, namespace: str, name: str = "vmcp") -> dict[str, Any]:
-    return cast(dict[str, Any], custom(api).get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
 
 
 def put_status(api: client.ApiClient, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
 from tests.sinks import ControllableSink
+from vmcp_actors.actors.supervisor import RestartPolicy
 from vmcp_actors.backoff import Backoff
 from vmcp_actors.config import BackendSpec, FailureHandling, RuntimeConfig
 from vmcp_actors.lifecycle import LifecyclePolicy, State
@@ -210,3 +211,34 @@ def test_no_backends_is_ready(run: Callable[..., Runtime], sink: FileSink) -> No
     runtime.stop(5.0)
     assert sink.writes[0].phase is Phase.READY
     assert sink.writes[0].message == "Ready, no backends configured"
+
+
+def test_a_backend_that_keeps_crashing_is_escalated_as_failed(
+    sink: FileSink, echo_stdio_command: tuple[str, tuple[str, ...]]
+) -> None:
+    runtime = Runtime.start(
+        RuntimeConfig(
+            backends=[stdio(echo_stdio_command, "one"), stdio(echo_stdio_command, "two")],
+            failure_handling=FAST_HEALTH,
+        ),
+        sink,
+        lifecycle_policy=FAST_RECONNECT,
+        restart_policy=RestartPolicy(max_restarts=1, window=600.0),
+    )
+    try:
+        sink.wait_phase(Phase.READY)
+        runtime.crash_backend_for_test("one", RuntimeError("bug #1"))
+        sink.wait_for(lambda _: runtime.snapshots()["one"].attempt == 2 and runtime.snapshots()["one"].running)
+        runtime.crash_backend_for_test("one", RuntimeError("bug #2"))  # over budget: escalate
+
+        def one_failed(s: ControllableSink) -> bool:
+            backend = s.writes[-1].backend("one")
+            return backend is not None and backend.status == "unavailable"
+
+        sink.wait_for(one_failed)
+        status = sink.writes[-1]
+        assert status.phase is Phase.DEGRADED
+        one = status.backend("one")
+        assert (one is not None and "crashed" in one.message.lower()) or "unavailable" in (one.message if one else "")
+    finally:
+        runtime.stop(15.0)

@@ -1,0 +1,164 @@
+"""The running vMCP end to end with its status in a real kube-apiserver.
+
+Real MCP servers, real actors, ``K8sReporter`` writing ``VirtualMCPServer/status``; and
+the ``vmcp-actors`` command, configured the way the operator configures it
+(``VMCP_NAME``/``VMCP_NAMESPACE``), stopped with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.integration.kube.control_plane import ControlPlane, poll_until
+from tests.integration.kube.project import REPO_ROOT, create_vmcp, get_vmcp
+from tests.servers.fixtures import (
+    ECHO_SERVER,
+    ServerFactory,
+    child_pids,
+    echo_stdio_command,
+    mcp_servers,
+)
+from vmcp_actors.backoff import Backoff
+from vmcp_actors.config import BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.lifecycle import LifecyclePolicy
+from vmcp_actors.reporting.kubernetes import K8sReporter
+from vmcp_actors.runtime import Runtime
+from vmcp_actors.status import Status, decode_status, encode_status
+
+__all__ = ["echo_stdio_command", "mcp_servers"]  # fixtures used by the tests below
+
+FAST = FailureHandling(
+    health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
+)
+RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
+
+
+def stored(api: client.ApiClient, namespace: str) -> dict[str, Any]:
+    return get_vmcp(api, namespace).get("status", {})
+
+
+def wait_stored(api: client.ApiClient, namespace: str, predicate: Any, what: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+
+    def check() -> bool | None:
+        result.clear()
+        result.update(stored(api, namespace))
+        return True if predicate(result) else None
+
+    poll_until(check, timeout=60.0, what=what)
+    return result
+
+
+@pytest.fixture
+def runtime_k8s(
+    admin_api: client.ApiClient, namespace: str, control_plane: ControlPlane
+) -> Iterator[tuple[list[Runtime], str]]:
+    create_vmcp(admin_api, namespace)
+    started: list[Runtime] = []
+    yield started, namespace
+    for runtime in started:
+        runtime.stop(15.0)
+
+
+def test_phase_and_backends_reach_the_api_and_follow_a_backend_outage(
+    runtime_k8s: tuple[list[Runtime], str],
+    admin_api: client.ApiClient,
+    control_plane: ControlPlane,
+    mcp_servers: ServerFactory,
+    echo_stdio_command: tuple[str, tuple[str, ...]],
+) -> None:
+    started, namespace = runtime_k8s
+    server = mcp_servers.echo("streamable-http")
+    backends = [
+        BackendSpec(name="files", type="stdio", command=echo_stdio_command[0], args=echo_stdio_command[1]),
+        BackendSpec(name="remote", type="streamable-http", url=server.url("/mcp"), timeout=5),
+    ]
+    reporter = K8sReporter("vmcp", namespace, api_client=control_plane.admin_api_client())
+    runtime = Runtime.start(
+        RuntimeConfig(backends=backends, failure_handling=FAST), reporter, lifecycle_policy=RECONNECT
+    )
+    started.append(runtime)
+    ready = wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "phase Ready in the API")
+    assert ready["backendCount"] == 2
+    assert [b["name"] for b in ready["discoveredBackends"]] == ["files", "remote"]
+    server.kill()
+    degraded = wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Degraded", "phase Degraded")
+    remote = next(b for b in degraded["discoveredBackends"] if b["name"] == "remote")
+    assert remote["status"] in ("unavailable", "unknown")
+    mcp_servers.restart(server)
+    wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "phase Ready again")
+    runtime.stop(15.0)
+    final = runtime.status()
+    assert final is not None
+    assert decode_status({**stored(admin_api, namespace), "timestamp": None}).same_content(
+        _as_stored(final, admin_api, namespace)
+    )
+
+
+def _as_stored(status: Status, api: client.ApiClient, namespace: str) -> Status:
+    """The status as K8sReporter stores it: observedGeneration stamped from the object."""
+    generation = get_vmcp(api, namespace)["metadata"]["generation"]
+    encoded = encode_status(status, include_timestamp=False)
+    encoded["observedGeneration"] = generation
+    for condition in encoded.get("conditions", []):
+        condition["observedGeneration"] = generation
+    return decode_status(encoded)
+
+
+def test_sigterm_to_the_command_leaves_its_final_status_in_the_api(
+    admin_api: client.ApiClient, namespace: str, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    create_vmcp(admin_api, namespace)
+    config = tmp_path / "vmcp.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "backends": [{"name": "echo", "type": "stdio", "command": sys.executable, "args": [str(ECHO_SERVER)]}],
+                "failureHandling": {"healthCheckInterval": "1s", "healthCheckTimeout": "500ms"},
+            }
+        )
+    )
+    kubeconfig = control_plane.write_kubeconfig(tmp_path / "kubeconfig")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "KUBECONFIG": str(kubeconfig),
+        "VMCP_NAME": "vmcp",
+        "VMCP_NAMESPACE": namespace,
+    }
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    children = child_pids()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vmcp_actors", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "the command's Ready in the API")
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    (line,) = [x for x in err.splitlines() if x.startswith("vmcp-actors: final status ")]
+    final = decode_status(json.loads(line.removeprefix("vmcp-actors: final status ")))
+    in_api = stored(admin_api, namespace)
+    assert in_api["phase"] == final.phase.value == "Failed"
+    assert in_api["message"] == final.message
+    assert [c["type"] for c in in_api["conditions"]] == [c.type for c in final.conditions]
+    assert child_pids() == children
