@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--backends", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="50 backends, for a smoke run")
     parser.add_argument("--pin", action="store_true", help="accepted for symmetry; not used here")
-    args = parser.parse_args(argv)
+    args, _unknown = parser.parse_known_args(argv)  # `python -m benchmarks` passes every flag to every benchmark
     count = 50 if args.quick else args.backends
 
     server, port = start_server()

@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pin", action="store_true", help="pin this process to one CPU (the API server is not pinned)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and a smaller naive sample")
-    args = parser.parse_args(argv)
+    args, _unknown = parser.parse_known_args(argv)  # `python -m benchmarks` passes every flag to every benchmark
     pinned = pin_to_one_cpu() if args.pin else False
     reps = 2 if args.quick else 5
     sample = 100 if args.quick else 300

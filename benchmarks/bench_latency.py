@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="20 transitions of each kind")
     parser.add_argument("--pin", action="store_true", help="accepted for symmetry; not used here")
     parser.add_argument("--no-k8s", action="store_true", help="skip the K8sReporter run (no kube-apiserver)")
-    args = parser.parse_args(argv)
+    args, _unknown = parser.parse_known_args(argv)  # `python -m benchmarks` passes every flag to every benchmark
     transitions = 20 if args.quick else args.transitions
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as directory:

@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pin", action="store_true", help="pin to one CPU for steadier numbers")
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
-    args = parser.parse_args(argv)
+    args, _unknown = parser.parse_known_args(argv)  # `python -m benchmarks` passes every flag to every benchmark
     pinned = pin_to_one_cpu() if args.pin else False
     n = 20_000 if args.quick else 200_000
     reps = 3 if args.quick else 5
