@@ -73,7 +73,6 @@ class Runtime:
         reporter: ActorReporter,
         reporter_shutdown: Shutdown,
         io: LoopThread,
-        scheduler: Scheduler,
         owned_scheduler: ThreadScheduler | None,
         supervisor: pykka.ActorRef[Supervisor],
         status_cell: StatusCell,
@@ -83,7 +82,6 @@ class Runtime:
         self.reporter = reporter
         self._reporter_shutdown = reporter_shutdown
         self._io = io
-        self._scheduler = scheduler
         self._owned_scheduler = owned_scheduler
         self._supervisor = supervisor
         self._status_cell = status_cell
@@ -126,8 +124,10 @@ class Runtime:
         )
         reporter_shutdown = actor_reporter.start()
         io = LoopThread(name="vmcp-aio")
-        owned = None if scheduler is not None else ThreadScheduler(name="vmcp-timers")
-        timers: Scheduler = scheduler if scheduler is not None else owned  # type: ignore[assignment]
+        owned: ThreadScheduler | None = None
+        if scheduler is None:
+            scheduler = owned = ThreadScheduler(name="vmcp-timers")
+        timers: Scheduler = scheduler
         try:
             io.start()
             status_cell = StatusCell()
@@ -152,7 +152,7 @@ class Runtime:
                 owned.stop()
             reporter_shutdown(5.0)
             raise
-        runtime = cls(config, actor_reporter, reporter_shutdown, io, timers, owned, supervisor, status_cell, board)
+        runtime = cls(config, actor_reporter, reporter_shutdown, io, owned, supervisor, status_cell, board)
         try:
             for spec in config.backends:
                 runtime.add_backend(spec)
@@ -173,11 +173,7 @@ class Runtime:
 
     def snapshots(self) -> Mapping[str, BackendSnapshot]:
         """Each backend's latest snapshot, by name, without waiting on any actor."""
-        cells = self._cells()
-        return {name: cell.value for name, cell in sorted(cells.items())}
-
-    def _cells(self) -> Mapping[str, SnapshotCell]:
-        return self._board.cells
+        return {name: cell.value for name, cell in sorted(self._board.cells.items())}
 
     @property
     def stopped(self) -> bool:

@@ -106,7 +106,7 @@ class HealthSummary:
 
     @property
     def routable(self) -> int:
-        """Healthy plus unauthenticated, as toolhive counts them (its TODO #4920 keeps the latter)."""
+        """Healthy plus unauthenticated, as toolhive counts them (upstream issue #4920 tracks dropping the latter)."""
         return self.healthy + self.unauthenticated
 
 

@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-import pykka
 
 from vmcp_actors.actors.base import CrashHandler, GuardedActor, Mailbox, tell_quietly
 from vmcp_actors.aio import LoopThread, LoopThreadStoppedError
@@ -321,8 +320,6 @@ class BackendActor(GuardedActor):
                 self._subscribers.append(message.subscriber)
         elif isinstance(message, Unsubscribe):
             self._subscribers = [s for s in self._subscribers if s is not message.subscriber]
-        elif message == "snapshot":
-            return self.cell.value
         else:
             log.warning("%s ignored unexpected message %r", self.label, message)
         return None
@@ -610,8 +607,3 @@ def _outcome(future: concurrent.futures.Future[Any]) -> tuple[Any, Failure | Non
     if isinstance(error, BackendError):
         return None, error.failure
     return None, classify(error)
-
-
-def start_backend_actor(spec: BackendSpec, **kwargs: Any) -> pykka.ActorRef[BackendActor]:
-    """Start a :class:`BackendActor`; a thin helper so callers need not import pykka."""
-    return BackendActor.start(spec, **kwargs)

@@ -196,7 +196,6 @@ class Supervisor(GuardedActor):
         self.children: dict[str, _Child] = {}
         self.board = board or BackendBoard()
         self.health_ref: pykka.ActorRef[Any] | None = None
-        self.health_restarts = 0
         # Cleanup of crashed actors' sessions still running on the loop; stop waits for it.
         self._releasing: list[concurrent.futures.Future[Any]] = []
 
@@ -420,7 +419,6 @@ class Supervisor(GuardedActor):
     def _health_crashed(self, message: _HealthCrashed) -> None:
         if message.ref != self.health_ref:
             return
-        self.health_restarts += 1
         log.error("health monitor crashed (%s); restarting it with its backend states", message.error)
         self.health_ref = ref = self._start_health(message.states)
         for name, child in self.children.items():
