@@ -320,8 +320,11 @@ def test_concurrent_writer_keeps_its_fields_and_the_reporter_converges(
         started = time.monotonic()
         for index, status in enumerate(statuses):
             reporter.report_status(status)
-            if index % 3 == 0:
-                reporter.wait_idle(30)  # let a write through now and then, so writes interleave
+            if index % 10 == 9:
+                # Let a write land now and then, so the two writers' writes interleave. Waiting on the
+                # API server (not on the actor going idle) makes this deterministic: a write that hit
+                # conflicts is retried on a timer, and the actor is idle meanwhile.
+                wait_for(lambda status=status: shows(admin_api, namespace, status), f"status #{index}")
         wait_for(lambda: shows(admin_api, namespace, statuses[-1]), "the reporter's last status")
         elapsed = time.monotonic() - started
         # The writer keeps going after the reporter is done: nothing of ours may be lost.
@@ -338,7 +341,7 @@ def test_concurrent_writer_keeps_its_fields_and_the_reporter_converges(
     assert final["status"]["url"] == f"http://vmcp-{writer_done[-1]}.example"
     assert conditions_by_type(final)["GroupRefValidated"]["message"] == str(writer_done[-1])
     stats = sink.stats()
-    assert stats.writes >= 10, stats
+    assert stats.writes >= len(statuses) // 10, stats
     assert stats.conflicts >= 1, f"the writers never collided ({stats}); the test proves nothing"
     assert len(writer_done) / max(elapsed, 1e-3) > 5, "the other writer must write many times a second"
 
