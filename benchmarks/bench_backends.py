@@ -24,7 +24,9 @@ from typing import Any
 from benchmarks.common import print_table, write_json
 from tests.inbox import Inbox
 from tests.servers.fixtures import child_pids
-from vmcp_actors.actors.backend import (
+from vmcp_actors.actorkit.loop import LoopThread
+from vmcp_actors.actorkit.timers import ThreadScheduler
+from vmcp_actors.backend.actor import (
     BackendActor,
     ProbeBackend,
     ProbeOutcome,
@@ -33,11 +35,9 @@ from vmcp_actors.actors.backend import (
     StopBackend,
     snapshot_of,
 )
-from vmcp_actors.aio import LoopThread
-from vmcp_actors.config import BackendSpec
-from vmcp_actors.lifecycle import Lifecycle, State
-from vmcp_actors.mcp_client import ConnectParams, connect
-from vmcp_actors.timers import ThreadScheduler
+from vmcp_actors.backend.lifecycle import Lifecycle, State
+from vmcp_actors.backend.session import ConnectParams, connect
+from vmcp_actors.config.spec import BackendSpec
 
 ECHO_SERVER = Path(__file__).resolve().parent.parent / "tests" / "servers" / "echo_server.py"
 

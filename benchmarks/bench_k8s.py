@@ -40,10 +40,10 @@ from benchmarks.common import pin_to_one_cpu, print_table, write_json
 from tests.integration.kube.control_plane import ControlPlane, iter_manifests
 from tests.integration.kube.project import CRD_NAME, DEPLOY_DIR, load_envtest
 from tests.integration.kube.project import create_vmcp as project_create_vmcp
-from vmcp_actors.actors.reporter import ActorReporter
-from vmcp_actors.reporting.kubernetes import GROUP, PLURAL, VERSION, K8sReporter, desired_status
-from vmcp_actors.reporting.ratelimit import DEFAULT_BURST, DEFAULT_QPS
-from vmcp_actors.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
+from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
+from vmcp_actors.reporting.actor_reporter import ActorReporter
+from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS
+from vmcp_actors.reporting.kubernetes.reporter import GROUP, PLURAL, VERSION, K8sReporter, desired_status
 
 NAMESPACE = "bench"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -31,12 +31,12 @@ from typing import Any
 
 from benchmarks.common import percentile, print_table, write_json
 from tests.servers.fixtures import child_pids
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.config import BackendSpec, FailureHandling, RuntimeConfig
-from vmcp_actors.lifecycle import LifecyclePolicy
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.backend.lifecycle import LifecyclePolicy
+from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import FileReporter, OnceShutdown, Reporter, Shutdown
-from vmcp_actors.runtime import Runtime
-from vmcp_actors.status import Status
+from vmcp_actors.runtime.runtime import Runtime
 
 ECHO_SERVER = Path(__file__).resolve().parent.parent / "tests" / "servers" / "echo_server.py"
 PROBE_INTERVAL = 1.0
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     if not args.no_k8s:
         from benchmarks.bench_k8s import NAMESPACE, create_vmcp, running_control_plane
-        from vmcp_actors.reporting.kubernetes import K8sReporter
+        from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 
         with running_control_plane() as plane:
             api = plane.admin_api_client()

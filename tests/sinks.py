@@ -10,8 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import OnceShutdown, Shutdown
-from vmcp_actors.status import Status
 
 
 class SinkError(ConnectionError):

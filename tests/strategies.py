@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from vmcp_actors.status import (
+from vmcp_actors.model.status import (
     BackendHealth,
     CircuitState,
     Condition,

@@ -3,9 +3,8 @@
 Only re-exports live here; see the modules for the why of each piece.
 """
 
-from vmcp_actors.actors.reporter import ActorReporter, ReporterStats
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.config import AuthSpec, BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.config.spec import AuthSpec, BackendSpec, FailureHandling, RuntimeConfig
 from vmcp_actors.errors import (
     ConfigError,
     KubernetesError,
@@ -17,11 +16,7 @@ from vmcp_actors.errors import (
     ValidationError,
     VmcpError,
 )
-from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, Reporter, Shutdown, TeeReporter
-from vmcp_actors.reporting.factory import new_reporter
-from vmcp_actors.reporting.kubernetes import K8sReporter
-from vmcp_actors.runtime import Runtime, RuntimeStoppedError
-from vmcp_actors.status import (
+from vmcp_actors.model.status import (
     BackendHealth,
     CircuitState,
     Condition,
@@ -32,6 +27,11 @@ from vmcp_actors.status import (
     decode_status,
     encode_status,
 )
+from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterStats
+from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, Reporter, Shutdown, TeeReporter
+from vmcp_actors.reporting.factory import new_reporter
+from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
 
 __all__ = [
     "ActorReporter",

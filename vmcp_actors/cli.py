@@ -1,6 +1,6 @@
 """The ``vmcp-actors`` command: ``run`` a vMCP runtime, ``validate`` a config.
 
-``run`` starts a :class:`~vmcp_actors.runtime.Runtime` and shows a live table of
+``run`` starts a :class:`~vmcp_actors.runtime.runtime.Runtime` and shows a live table of
 backends (state, health, tools, failures, next retry) and the phase until SIGINT or
 SIGTERM, then stops gracefully -- flushing the final status -- and exits 0.  With no
 ``--config`` it runs the bundled example (real MCP servers shipped in the package, one
@@ -20,14 +20,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final, TextIO
 
-from vmcp_actors.actors.backend import BackendSnapshot
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.config import RuntimeConfig, parse_duration
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.backend.actor import BackendSnapshot
+from vmcp_actors.backend.lifecycle import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_BACKOFF, LifecyclePolicy
+from vmcp_actors.config.spec import RuntimeConfig, parse_duration
 from vmcp_actors.errors import VmcpError
-from vmcp_actors.lifecycle import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_BACKOFF, LifecyclePolicy
+from vmcp_actors.model.status import Status, encode_status
 from vmcp_actors.reporting.base import FileReporter, Reporter, TeeReporter
-from vmcp_actors.runtime import Runtime
-from vmcp_actors.status import Status, encode_status
+from vmcp_actors.runtime.runtime import Runtime
 
 __all__ = ["main", "render_table"]
 

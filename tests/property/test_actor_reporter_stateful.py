@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.sinks import ControllableSink
-from vmcp_actors.actors.reporter import ActorReporter
-from vmcp_actors.status import Phase, Status
-from vmcp_actors.timers import ManualScheduler
+from vmcp_actors.actorkit.timers import ManualScheduler
+from vmcp_actors.model.status import Phase, Status
+from vmcp_actors.reporting.actor_reporter import ActorReporter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmcp_actors.backoff import Backoff
+from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.errors import ValidationError
 
 draws = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)

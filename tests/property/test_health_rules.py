@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import names
-from vmcp_actors.health import (
+from vmcp_actors.health.rules import (
     BackendHealthState,
     CircuitBreaker,
     CircuitBreakerConfig,
@@ -22,8 +22,8 @@ from vmcp_actors.health import (
     apply_probe,
     should_probe,
 )
-from vmcp_actors.status import BackendHealth, CircuitState, Phase, decode_status, encode_status
-from vmcp_actors.status_builder import CONDITION_DEGRADED, CONDITION_READY, BackendView, build_status
+from vmcp_actors.health.status_builder import CONDITION_DEGRADED, CONDITION_READY, BackendView, build_status
+from vmcp_actors.model.status import BackendHealth, CircuitState, Phase, decode_status, encode_status
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 INTERVAL = 30.0

@@ -16,8 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies import discovered_backends, statuses, times
-from vmcp_actors.reporting.kubernetes import RUNTIME_CONDITION_TYPES, desired_status
-from vmcp_actors.status import (
+from vmcp_actors.model.status import (
     Condition,
     ConditionStatus,
     Phase,
@@ -27,6 +26,7 @@ from vmcp_actors.status import (
     format_time,
     parse_time,
 )
+from vmcp_actors.reporting.kubernetes.reporter import RUNTIME_CONDITION_TYPES, desired_status
 
 RUNTIME_FIELDS = {"phase", "message", "backendCount", "discoveredBackends", "observedGeneration", "conditions"}
 

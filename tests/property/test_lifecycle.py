@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.lifecycle import (
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.lifecycle import (
     AuthRequired,
     Close,
     Closed,

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmcp_actors.config import (
+from vmcp_actors.config.spec import (
     MAX_DURATION_NS,
     BackendSpec,
     RuntimeConfig,

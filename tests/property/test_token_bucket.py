@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vmcp_actors.actorkit.timers import ManualClock
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.reporting.ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
-from vmcp_actors.timers import ManualClock
+from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
 
 EPSILON = 1e-6
 

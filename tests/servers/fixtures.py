@@ -24,7 +24,7 @@ from typing import IO
 
 import pytest
 
-from vmcp_actors.aio import LoopThread
+from vmcp_actors.actorkit.loop import LoopThread
 
 SERVERS_DIR = Path(__file__).resolve().parent
 ECHO_SERVER = SERVERS_DIR / "echo_server.py"

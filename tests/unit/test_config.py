@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmcp_actors.config import AuthSpec, BackendSpec
+from vmcp_actors.config.spec import AuthSpec, BackendSpec
 from vmcp_actors.errors import ValidationError
 
 STDIO = BackendSpec(name="files", type="stdio", command="python", args=["-m", "files"], env={"ROOT": "/data"})

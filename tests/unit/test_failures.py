@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcp.shared.exceptions import MCPError
 
-from vmcp_actors.failures import (
+from vmcp_actors.backend.failures import (
     AuthChallenge,
     BackendError,
     CommandLaunchError,

@@ -9,9 +9,9 @@ from typing import Any
 import attrs
 import pytest
 
-from vmcp_actors import health
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.health import (
+from vmcp_actors.health import rules as health
+from vmcp_actors.health.rules import (
     BackendHealthState,
     CircuitBreaker,
     CircuitBreakerConfig,
@@ -29,8 +29,7 @@ from vmcp_actors.health import (
     record_success,
     should_probe,
 )
-from vmcp_actors.status import BackendHealth, CircuitState, ConditionStatus, Phase, Status, decode_status, encode_status
-from vmcp_actors.status_builder import (
+from vmcp_actors.health.status_builder import (
     CONDITION_BACKENDS_DISCOVERED,
     CONDITION_DEGRADED,
     CONDITION_READY,
@@ -48,6 +47,15 @@ from vmcp_actors.status_builder import (
     format_backend_message,
     format_status_message,
     summarize,
+)
+from vmcp_actors.model.status import (
+    BackendHealth,
+    CircuitState,
+    ConditionStatus,
+    Phase,
+    Status,
+    decode_status,
+    encode_status,
 )
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

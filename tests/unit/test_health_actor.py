@@ -14,15 +14,15 @@ import pytest
 
 from tests.inbox import Inbox
 from tests.sinks import ControllableSink
-from vmcp_actors.actors.backend import BackendEvent, ProbeBackend, ProbeOutcome, snapshot_of
-from vmcp_actors.actors.health import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
-from vmcp_actors.config import BackendSpec
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.health import HealthConfig, LifecycleSignal
-from vmcp_actors.lifecycle import Health, Lifecycle, LifecycleEvent, State
-from vmcp_actors.status import Phase
-from vmcp_actors.status_builder import BackendView
-from vmcp_actors.timers import ManualScheduler
+from vmcp_actors.actorkit.timers import ManualScheduler
+from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome, snapshot_of
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecycleEvent, State
+from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.health.actor import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
+from vmcp_actors.health.rules import HealthConfig, LifecycleSignal
+from vmcp_actors.health.status_builder import BackendView
+from vmcp_actors.model.status import Phase
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CONFIG = HealthConfig(check_interval=30.0, timeout=10.0, unhealthy_threshold=3)

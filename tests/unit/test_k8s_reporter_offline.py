@@ -22,12 +22,17 @@ from kubernetes.config import incluster_config
 
 from vmcp_actors import K8sReporter as ReexportedK8sReporter
 from vmcp_actors import new_reporter as reexported_new_reporter
+from vmcp_actors.actorkit.timers import ManualClock
 from vmcp_actors.errors import KubernetesConfigError, KubernetesTransientError, ReporterClosedError, ValidationError
-from vmcp_actors.reporting import K8sReporter, new_reporter
+from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.base import LoggingReporter
-from vmcp_actors.reporting.kubernetes import desired_status, load_api_client, missing_core_conditions
-from vmcp_actors.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
-from vmcp_actors.timers import ManualClock
+from vmcp_actors.reporting.factory import new_reporter
+from vmcp_actors.reporting.kubernetes.reporter import (
+    K8sReporter,
+    desired_status,
+    load_api_client,
+    missing_core_conditions,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)

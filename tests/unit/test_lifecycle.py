@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.lifecycle import (
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.lifecycle import (
     AuthRequired,
     Close,
     Closed,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from vmcp_actors.errors import ShutdownTimeoutError
+from vmcp_actors.model.status import DiscoveredBackend, Phase, Status, decode_status
 from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, OnceShutdown, Reporter
-from vmcp_actors.status import DiscoveredBackend, Phase, Status, decode_status
 
 T0 = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 
@@ -36,7 +36,7 @@ def test_logging_reporter_logs_the_toolhive_fields_at_debug(caplog: pytest.LogCa
     status = Status(
         phase="Degraded", message="1/2 backends routable", discovered_backends=[DiscoveredBackend("a")], timestamp=T0
     )
-    with caplog.at_level(logging.DEBUG, logger="vmcp_actors.status"):
+    with caplog.at_level(logging.DEBUG, logger="vmcp_actors.model.status"):
         reporter.report_status(status)
     (record,) = [r for r in caplog.records if "status update" in r.getMessage()]
     assert record.levelno == logging.DEBUG

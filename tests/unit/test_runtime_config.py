@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from vmcp_actors.config import (
+from vmcp_actors.config.spec import (
     DEFAULT_STATUS_REPORTING_INTERVAL,
     FILE_FIELD,
     ROOT_FIELD,
@@ -24,7 +24,7 @@ from vmcp_actors.config import (
     parse_duration,
 )
 from vmcp_actors.errors import ConfigError, ValidationError
-from vmcp_actors.health import CircuitBreakerConfig, HealthConfig
+from vmcp_actors.health.rules import CircuitBreakerConfig, HealthConfig
 
 ENV_SECRET = "env-sekrit-value-0451"
 HEADER_SECRET = "Bearer header-sekrit-0452"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.status import (
+from vmcp_actors.model.status import (
     BackendHealth,
     Condition,
     DiscoveredBackend,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from vmcp_actors.timers import ManualClock, ManualScheduler, ThreadScheduler
+from vmcp_actors.actorkit.timers import ManualClock, ManualScheduler, ThreadScheduler
 
 
 def test_manual_scheduler_fires_in_due_order_with_the_clock_at_each_due_time() -> None:

@@ -3,7 +3,7 @@
 The protocol follows toolhive's ``status.Reporter``: ``report_status`` publishes a whole
 status, ``start`` returns a ``shutdown`` function that is idempotent, callable from any
 thread, and returns only once pending updates are flushed.  The sinks here are
-synchronous and hold no buffer; :class:`~vmcp_actors.actors.reporter.ActorReporter`
+synchronous and hold no buffer; :class:`~vmcp_actors.reporting.actor_reporter.ActorReporter`
 wraps any of them to make reporting non-blocking, coalesced and retried.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from vmcp_actors.errors import ShutdownTimeoutError
-from vmcp_actors.status import Status, encode_status
+from vmcp_actors.model.status import Status, encode_status
 
 __all__ = [
     "FileReporter",
@@ -110,7 +110,7 @@ class LoggingReporter:
     """
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
-        self._log = logger or logging.getLogger("vmcp_actors.status")
+        self._log = logger or logging.getLogger("vmcp_actors.model.status")
 
     def report_status(self, status: Status | None) -> None:
         if status is None:

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from vmcp_actors.errors import KubernetesConfigError, ValidationError
 from vmcp_actors.reporting.base import LoggingReporter, Reporter
-from vmcp_actors.reporting.kubernetes import K8sReporter
+from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 
 __all__ = ["ENV_VMCP_NAME", "ENV_VMCP_NAMESPACE", "new_reporter"]
 

@@ -2,7 +2,7 @@
 
 The servers are started exactly as the bundled config says (interpreter, ``-m`` module,
 ``PYTHONPATH``), over the SDK's stdio client or the runtime's own
-:func:`~vmcp_actors.mcp_client.connect`.  The flaky server's cycle is checked on a
+:func:`~vmcp_actors.backend.session.connect`.  The flaky server's cycle is checked on a
 process the test owns (anyio), so exit statuses and stderr are visible: it serves,
 crashes by itself after ``--up``, refuses a start inside the down window, and serves
 again after it.
@@ -38,7 +38,9 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 
 from tests.servers.fixtures import child_pids
-from vmcp_actors.aio import LoopThread
+from vmcp_actors.actorkit.loop import LoopThread
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.session import BackendError, ConnectParams, McpConnection, connect
 from vmcp_actors.examples import example_config_path, example_config_text
 from vmcp_actors.examples.clock_server import next_weekday_after, time_between
 from vmcp_actors.examples.flaky_server import (
@@ -53,8 +55,6 @@ from vmcp_actors.examples.flaky_server import (
     read_crash_record,
     write_crash_record,
 )
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.mcp_client import BackendError, ConnectParams, McpConnection, connect
 
 WAIT = 60.0
 """Upper bound for any one wait: generous for a loaded 2-core machine, never reached when green."""

@@ -23,14 +23,14 @@ from kubernetes import client, watch
 
 from tests.integration.kube.control_plane import ControlPlane, iter_manifests, poll_until, raw_request
 from tests.integration.kube.project import DEPLOY_DIR, create_vmcp, get_vmcp
-from vmcp_actors.actors.reporter import ActorReporter
-from vmcp_actors.backoff import Backoff
+from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.errors import KubernetesNotFoundError, KubernetesPermissionError
+from vmcp_actors.health.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
+from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
+from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.base import LoggingReporter
 from vmcp_actors.reporting.factory import new_reporter
-from vmcp_actors.reporting.kubernetes import GROUP, PLURAL, VERSION, K8sReporter, desired_status
-from vmcp_actors.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
-from vmcp_actors.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
+from vmcp_actors.reporting.kubernetes.reporter import GROUP, PLURAL, VERSION, K8sReporter, desired_status
 
 RUNTIME_SA = "vmcp-actors"
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -240,7 +240,7 @@ def test_transition_times_generation_and_removal_of_absent_runtime_conditions(
     assert conditions["BackendsDiscovered"]["observedGeneration"] == 2
 
     # A status without the core conditions removes them too, and says so.
-    with caplog.at_level(logging.WARNING, logger="vmcp_actors.reporting.kubernetes"):
+    with caplog.at_level(logging.WARNING, logger="vmcp_actors.reporting.kubernetes.reporter"):
         reporter.report_status(Status(phase=Phase.READY, message="Health monitoring disabled"))
     assert "Ready, BackendsDiscovered" in caplog.text
     obj = get_vmcp(admin_api, namespace)

@@ -29,12 +29,12 @@ from tests.servers.fixtures import (
     echo_stdio_command,
     mcp_servers,
 )
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.config import BackendSpec, FailureHandling, RuntimeConfig
-from vmcp_actors.lifecycle import LifecyclePolicy
-from vmcp_actors.reporting.kubernetes import K8sReporter
-from vmcp_actors.runtime import Runtime
-from vmcp_actors.status import Status, decode_status, encode_status
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.backend.lifecycle import LifecyclePolicy
+from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.model.status import Status, decode_status, encode_status
+from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.runtime.runtime import Runtime
 
 __all__ = ["echo_stdio_command", "mcp_servers"]  # fixtures used by the tests below
 

@@ -14,7 +14,10 @@ import pytest
 
 from tests.inbox import Inbox
 from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
-from vmcp_actors.actors.backend import (
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.actorkit.loop import LoopThread
+from vmcp_actors.actorkit.timers import ManualScheduler, Scheduler, ThreadScheduler
+from vmcp_actors.backend.actor import (
     BackendActor,
     BackendEvent,
     ProbeBackend,
@@ -25,12 +28,9 @@ from vmcp_actors.actors.backend import (
     StopBackend,
     UpdateBackend,
 )
-from vmcp_actors.aio import LoopThread
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.config import BackendSpec
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.lifecycle import LifecyclePolicy, RetryDue, State
-from vmcp_actors.timers import ManualScheduler, Scheduler, ThreadScheduler
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.lifecycle import LifecyclePolicy, RetryDue, State
+from vmcp_actors.config.spec import BackendSpec
 
 FAST = LifecyclePolicy(backoff=Backoff(initial=1.0, maximum=60.0, jitter=0.1))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from vmcp_actors.mcp_client import ConnectParams
+from vmcp_actors.backend.session import ConnectParams
 
 
 def test_mappings_are_frozen_into_pairs_and_params_are_hashable() -> None:

@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from vmcp_actors.aio import LoopThread, LoopThreadStoppedError
+from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
 
 WAIT = 10.0
 

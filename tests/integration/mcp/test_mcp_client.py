@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
-from vmcp_actors.aio import LoopThread
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.mcp_client import BackendError, ConnectParams, McpConnection, connect
+from vmcp_actors.actorkit.loop import LoopThread
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.session import BackendError, ConnectParams, McpConnection, connect
 
 _T = TypeVar("_T")
 

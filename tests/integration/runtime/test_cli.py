@@ -14,11 +14,11 @@ from pathlib import Path
 import yaml
 
 from tests.servers.fixtures import ECHO_SERVER
-from vmcp_actors.actors.backend import BackendSnapshot
+from vmcp_actors.backend.actor import BackendSnapshot
+from vmcp_actors.backend.lifecycle import Health, State
 from vmcp_actors.cli import main, render_table
-from vmcp_actors.config import BackendSpec
-from vmcp_actors.lifecycle import Health, State
-from vmcp_actors.status import DiscoveredBackend, Phase, Status, decode_status
+from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.model.status import DiscoveredBackend, Phase, Status, decode_status
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -12,13 +12,13 @@ import pytest
 
 from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
 from tests.sinks import ControllableSink
-from vmcp_actors.actors.supervisor import RestartPolicy
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.config import BackendSpec, FailureHandling, RuntimeConfig
-from vmcp_actors.lifecycle import LifecyclePolicy, State
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.backend.lifecycle import LifecyclePolicy, State
+from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.model.status import Phase, Status, decode_status
 from vmcp_actors.reporting.base import FileReporter
-from vmcp_actors.runtime import Runtime, RuntimeStoppedError
-from vmcp_actors.status import Phase, Status, decode_status
+from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
+from vmcp_actors.runtime.supervisor import RestartPolicy
 
 FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
 FAST_HEALTH = FailureHandling(

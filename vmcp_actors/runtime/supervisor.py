@@ -10,7 +10,7 @@ The supervisor then rebuilds it from what the dead actor last held (immutable va
 a backend's lifecycle, the health states), after a backoff, within a restart budget.
 A backend that exhausts its budget is escalated: the health actor marks it failed, and
 the phase reflects it.  The reporter keeps its own pending status through all of this
-(see :class:`~vmcp_actors.actors.reporter.ActorReporter`), so nothing it held is lost.
+(see :class:`~vmcp_actors.reporting.actor_reporter.ActorReporter`), so nothing it held is lost.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ from typing import Any, Final
 import attrs
 import pykka
 
-from vmcp_actors.actors.backend import (
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.actorkit.guard import GuardedActor, tell_quietly
+from vmcp_actors.actorkit.loop import LoopThread
+from vmcp_actors.actorkit.timers import Scheduler
+from vmcp_actors.backend.actor import (
     AuthRequiredHook,
     BackendActor,
     SnapshotCell,
@@ -35,8 +39,11 @@ from vmcp_actors.actors.backend import (
     UpdateBackend,
     snapshot_of,
 )
-from vmcp_actors.actors.base import GuardedActor, tell_quietly
-from vmcp_actors.actors.health import (
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecyclePolicy, State
+from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.errors import ValidationError
+from vmcp_actors.health.actor import (
     AddBackend,
     BackendGaveUp,
     HealthActor,
@@ -45,16 +52,9 @@ from vmcp_actors.actors.health import (
     ReplaceBackendRef,
     StatusCell,
 )
-from vmcp_actors.aio import LoopThread
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.config import BackendSpec
-from vmcp_actors.errors import ValidationError
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.health import BackendHealthState, HealthConfig
-from vmcp_actors.lifecycle import Health, Lifecycle, LifecyclePolicy, State
+from vmcp_actors.health.rules import BackendHealthState, HealthConfig
+from vmcp_actors.health.status_builder import BackendView
 from vmcp_actors.reporting.base import Reporter
-from vmcp_actors.status_builder import BackendView
-from vmcp_actors.timers import Scheduler
 
 __all__ = [
     "AddBackendCommand",

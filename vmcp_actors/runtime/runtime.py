@@ -30,10 +30,17 @@ from typing import Any, Final, cast
 
 import pykka
 
-from vmcp_actors.actors.backend import AuthRequiredHook, BackendSnapshot, SnapshotCell
-from vmcp_actors.actors.health import BuildFinalStatus, Refresh, StatusCell
-from vmcp_actors.actors.reporter import ActorReporter
-from vmcp_actors.actors.supervisor import (
+from vmcp_actors.actorkit.loop import LoopThread
+from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler
+from vmcp_actors.backend.actor import AuthRequiredHook, BackendSnapshot, SnapshotCell
+from vmcp_actors.backend.lifecycle import LifecyclePolicy
+from vmcp_actors.config.spec import BackendSpec, RuntimeConfig
+from vmcp_actors.errors import VmcpError
+from vmcp_actors.health.actor import BuildFinalStatus, Refresh, StatusCell
+from vmcp_actors.model.status import Status
+from vmcp_actors.reporting.actor_reporter import ActorReporter
+from vmcp_actors.reporting.base import Reporter, Shutdown
+from vmcp_actors.runtime.supervisor import (
     AddBackendCommand,
     BackendBoard,
     RemoveBackendCommand,
@@ -42,13 +49,6 @@ from vmcp_actors.actors.supervisor import (
     Supervisor,
     UpdateBackendCommand,
 )
-from vmcp_actors.aio import LoopThread
-from vmcp_actors.config import BackendSpec, RuntimeConfig
-from vmcp_actors.errors import VmcpError
-from vmcp_actors.lifecycle import LifecyclePolicy
-from vmcp_actors.reporting.base import Reporter, Shutdown
-from vmcp_actors.status import Status
-from vmcp_actors.timers import Scheduler, ThreadScheduler
 
 __all__ = ["Runtime", "RuntimeStoppedError"]
 
@@ -208,7 +208,7 @@ class Runtime:
 
     def crash_backend_for_test(self, name: str, error: Exception) -> None:
         """Make a backend's actor fail outside its guard, as an unexpected bug would."""
-        from vmcp_actors.actors.base import CrashForTest
+        from vmcp_actors.actorkit.guard import CrashForTest
 
         ref = self._ask_ref(("child_ref", name))
         if ref is None:
@@ -217,7 +217,7 @@ class Runtime:
 
     def crash_health_for_test(self, error: Exception) -> None:
         """Make the health actor fail outside its guard."""
-        from vmcp_actors.actors.base import CrashForTest
+        from vmcp_actors.actorkit.guard import CrashForTest
 
         health = self._ask_ref("health_ref")
         if health is not None:

@@ -18,7 +18,7 @@ field (see :func:`desired_status`) and fixes what makes it expensive and opaque:
 * **Errors that say what to fix.**  A 403 names the verb and resource the RBAC lacks, a
   404 names the missing object, network trouble is a transient error.  All are raised
   from :meth:`K8sReporter.report_status`; wrapped in an
-  :class:`~vmcp_actors.actors.reporter.ActorReporter` they are retried with backoff, the
+  :class:`~vmcp_actors.reporting.actor_reporter.ActorReporter` they are retried with backoff, the
   pending status is kept (a newer one replaces it) and nothing crashes.
 
 The reporter is synchronous and serialises its own calls; wrap it in an ``ActorReporter``
@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 import attrs
 import urllib3
 
-from vmcp_actors.backoff import Backoff
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.actorkit.timers import Clock, SystemClock
 from vmcp_actors.errors import (
     KubernetesConfigError,
     KubernetesError,
@@ -55,11 +56,10 @@ from vmcp_actors.errors import (
     ReporterClosedError,
     ValidationError,
 )
+from vmcp_actors.health.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
+from vmcp_actors.model.status import Condition, Phase, Status, encode_backend, encode_condition, format_time, parse_time
 from vmcp_actors.reporting.base import OnceShutdown, Shutdown
-from vmcp_actors.reporting.ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
-from vmcp_actors.status import Condition, Phase, Status, encode_backend, encode_condition, format_time, parse_time
-from vmcp_actors.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
-from vmcp_actors.timers import Clock, SystemClock
+from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
 
 if TYPE_CHECKING:
     # The kubernetes client takes most of a second to import; it is imported when a

@@ -1,6 +1,6 @@
 """MCP client connections over stdio, streamable HTTP and SSE, built on the official SDK.
 
-Everything here runs on the :class:`~vmcp_actors.aio.LoopThread` event loop; actors call
+Everything here runs on the :class:`~vmcp_actors.actorkit.loop.LoopThread` event loop; actors call
 it through ``loop_thread.submit(...)`` and never block on the network themselves.
 
 Shape of a connection
@@ -21,7 +21,7 @@ What the SDK does not tell us, and how we find out
   JSON-RPC error (-32603 "Server returned an error response", or -32600 "Session not
   found"), dropping the status and ``WWW-Authenticate``.  The connection's httpx client
   has a response hook (:class:`_HttpObserver`) that records failed POSTs, and errors are
-  re-described as :class:`~vmcp_actors.failures.HttpStatusError` before classification.
+  re-described as :class:`~vmcp_actors.backend.failures.HttpStatusError` before classification.
 * A forgotten session (muster #999): a 404 answer to any request that carried an
   ``Mcp-Session-Id`` marks the connection lost with ``SESSION_LOST`` at once, so a
   restarted server is noticed by the next request (or the listening GET stream), and
@@ -36,8 +36,8 @@ What the SDK does not tell us, and how we find out
   ``PROTOCOL`` (the stdio transport spec forbids anything but MCP messages on stdout);
   later garbage lines are logged (without their content) and skipped, as the SDK does.
 
-Every error that leaves this module is a :class:`~vmcp_actors.failures.BackendError`
-carrying a classified :class:`~vmcp_actors.failures.Failure`.
+Every error that leaves this module is a :class:`~vmcp_actors.backend.failures.BackendError`
+carrying a classified :class:`~vmcp_actors.backend.failures.Failure`.
 
 Protocol era: connections use the classic ``initialize`` handshake (the SDK's "legacy"
 mode), not the 2026-07-28 ``server/discover`` negotiation the SDK's high-level ``Client``
@@ -70,7 +70,7 @@ from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 
-from vmcp_actors.failures import (
+from vmcp_actors.backend.failures import (
     BackendError,
     CommandLaunchError,
     Failure,
@@ -326,7 +326,7 @@ class McpConnection:
     """One open MCP session with a backend; create it with :func:`connect`.
 
     All methods must be called on the event loop that created the connection (the
-    :class:`~vmcp_actors.aio.LoopThread`).  The connection ends either because
+    :class:`~vmcp_actors.actorkit.loop.LoopThread`).  The connection ends either because
     :meth:`close` was called or because it died on its own (process exited, server
     forgot the session, transport failed); in the latter case ``on_lost`` (given to
     :func:`connect`) is called exactly once with the :class:`Failure`, and

@@ -5,7 +5,7 @@ client-go's ``rest.Config`` defaults to 5 requests per second with a burst of 10
 the official Python client has no such limiter unless it brings one, so a status storm
 would become a request storm on the API server.  This is that limiter.
 
-It is a pure object over an injected :class:`~vmcp_actors.timers.Clock`: :meth:`reserve`
+It is a pure object over an injected :class:`~vmcp_actors.actorkit.timers.Clock`: :meth:`reserve`
 takes a token and says how long the caller must wait for it, without sleeping itself.
 Waiting is the caller's business (:meth:`TokenBucket.wait` takes the sleep function), so
 tests drive it with a manual clock and check its guarantees exactly instead of timing
@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from vmcp_actors.actorkit.timers import Clock, SystemClock
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.timers import Clock, SystemClock
 
 __all__ = ["DEFAULT_BURST", "DEFAULT_QPS", "TokenBucket"]
 

@@ -1,7 +1,7 @@
 """``HealthActor``: probes backends, folds results and lifecycle events, reports status.
 
-It is the shell around :mod:`vmcp_actors.health` (toolhive's per-backend rules) and
-:mod:`vmcp_actors.status_builder` (phase, conditions, messages).  Two things differ from
+It is the shell around :mod:`vmcp_actors.health.rules` (toolhive's per-backend rules) and
+:mod:`vmcp_actors.health.status_builder` (phase, conditions, messages).  Two things differ from
 toolhive on purpose:
 
 * **Event-driven.**  A status goes to the reporter as soon as any backend's health or
@@ -11,7 +11,7 @@ toolhive on purpose:
   status another writer overwrote is repaired (the reporter skips it if nothing changed
   and nothing needs repairing).
 
-Probes are scheduled per backend through the :class:`~vmcp_actors.timers.Scheduler`; a
+Probes are scheduled per backend through the :class:`~vmcp_actors.actorkit.timers.Scheduler`; a
 backend's next probe is scheduled only when its previous one has answered, so probes for
 one backend never overlap.
 """
@@ -24,10 +24,12 @@ from typing import Any
 
 import attrs
 
-from vmcp_actors.actors.backend import BackendEvent, ProbeBackend, ProbeOutcome
-from vmcp_actors.actors.base import CrashHandler, GuardedActor, Mailbox, tell_quietly
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.health import (
+from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell_quietly
+from vmcp_actors.actorkit.timers import Scheduler, Timer
+from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.lifecycle import State
+from vmcp_actors.health.rules import (
     BackendHealthState,
     HealthConfig,
     LifecycleSignal,
@@ -37,11 +39,9 @@ from vmcp_actors.health import (
     apply_probe,
     should_probe,
 )
-from vmcp_actors.lifecycle import State
+from vmcp_actors.health.status_builder import BackendView, build_status
+from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import Reporter
-from vmcp_actors.status import Status
-from vmcp_actors.status_builder import BackendView, build_status
-from vmcp_actors.timers import Scheduler, Timer
 
 __all__ = [
     "AddBackend",

@@ -1,14 +1,14 @@
 """``BackendActor``: one MCP backend, as a thin shell over the pure lifecycle.
 
-The actor owns its :class:`~vmcp_actors.lifecycle.Lifecycle` value and nothing else of
+The actor owns its :class:`~vmcp_actors.backend.lifecycle.Lifecycle` value and nothing else of
 consequence.  Every command (start, stop, restart, config update, probe) and every I/O
 result arrives as a message; the actor feeds it to
-:func:`~vmcp_actors.lifecycle.transition` and performs the returned effects:
+:func:`~vmcp_actors.backend.lifecycle.transition` and performs the returned effects:
 
-* network work is submitted to the shared :class:`~vmcp_actors.aio.LoopThread`, and its
+* network work is submitted to the shared :class:`~vmcp_actors.actorkit.loop.LoopThread`, and its
   outcome comes back as a message, so the actor never blocks on the network and a Stop is
   handled within milliseconds even while a connect or a ping hangs;
-* timers go to the :class:`~vmcp_actors.timers.Scheduler`, which sends a message later;
+* timers go to the :class:`~vmcp_actors.actorkit.timers.Scheduler`, which sends a message later;
 * state changes are published, in order, to subscribers by ``tell`` (pykka inboxes are
   unbounded: unlike muster's buffered channels, nothing is dropped);
 * after every message a fresh immutable :class:`BackendSnapshot` is stored in a
@@ -27,12 +27,11 @@ from typing import Any
 
 import attrs
 
-from vmcp_actors.actors.base import CrashHandler, GuardedActor, Mailbox, tell_quietly
-from vmcp_actors.aio import LoopThread, LoopThreadStoppedError
-from vmcp_actors.config import BackendSpec
-from vmcp_actors.errors import ValidationError
-from vmcp_actors.failures import BackendError, Failure, FailureKind, classify
-from vmcp_actors.lifecycle import (
+from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell_quietly
+from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
+from vmcp_actors.actorkit.timers import Scheduler
+from vmcp_actors.backend.failures import BackendError, Failure, FailureKind, classify
+from vmcp_actors.backend.lifecycle import (
     AuthRequired,
     Close,
     Closed,
@@ -62,8 +61,9 @@ from vmcp_actors.lifecycle import (
     Stop,
     transition,
 )
-from vmcp_actors.mcp_client import ConnectParams, McpConnection, connect
-from vmcp_actors.timers import Scheduler
+from vmcp_actors.backend.session import ConnectParams, McpConnection, connect
+from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.errors import ValidationError
 
 __all__ = [
     "AuthRequiredHook",

@@ -10,7 +10,7 @@ URL user-info and query strings never reach a :class:`Failure` message.
 
 The module is pure: no I/O, no clock.  It knows the exception types of the official MCP
 SDK (``mcp.shared.exceptions.MCPError``) and of its HTTP client (``httpx2``) because those
-are what the transports raise; :mod:`vmcp_actors.mcp_client` adds two exception types of
+are what the transports raise; :mod:`vmcp_actors.backend.session` adds two exception types of
 its own (:class:`HttpStatusError`, :class:`CommandLaunchError`) for facts the SDK swallows.
 """
 

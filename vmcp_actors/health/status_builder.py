@@ -1,4 +1,4 @@
-"""From per-backend health to the vMCP :class:`~vmcp_actors.status.Status`: phase, messages, conditions.
+"""From per-backend health to the vMCP :class:`~vmcp_actors.model.status.Status`: phase, messages, conditions.
 
 A pure port of toolhive's ``Monitor.BuildStatus`` (``pkg/vmcp/health/monitor.go``):
 ``determinePhase``, ``formatStatusMessage``, ``buildConditions`` and
@@ -23,8 +23,8 @@ from typing import Final
 
 import attrs
 
-from vmcp_actors.health import BackendHealthState
-from vmcp_actors.status import (
+from vmcp_actors.health.rules import BackendHealthState
+from vmcp_actors.model.status import (
     BackendHealth,
     CircuitState,
     Condition,

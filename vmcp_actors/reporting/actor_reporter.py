@@ -36,12 +36,12 @@ from typing import Any, Final
 import attrs
 import pykka
 
-from vmcp_actors.actors.base import CrashForTest, GuardedActor, tell_quietly
-from vmcp_actors.backoff import Backoff
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.actorkit.guard import CrashForTest, GuardedActor, tell_quietly
+from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler, Timer
 from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
+from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import OnceShutdown, Reporter, Shutdown
-from vmcp_actors.status import Status
-from vmcp_actors.timers import Scheduler, ThreadScheduler, Timer
 
 __all__ = ["DEFAULT_RETRY_BACKOFF", "ActorReporter", "ReporterStats"]
 

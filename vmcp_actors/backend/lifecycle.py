@@ -13,7 +13,7 @@ Where this differs from muster on purpose:
 * **Self-scheduled retries.**  A failure schedules its own retry when the backoff
   expires (no 30 s tick), with bounded jitter, and stdio failures are retried too.
 * **Typed classification.**  Failures arrive already classified by exception type and
-  HTTP status (:mod:`vmcp_actors.failures`); only remote transient failures count toward
+  HTTP status (:mod:`vmcp_actors.backend.failures`); only remote transient failures count toward
   ``unreachable``.
 * **401 resets the counters** and calls the auth hook *before* the state is published.
 * **Dead sessions reconnect.**  A session the server dropped (muster #999) or a probe
@@ -29,9 +29,9 @@ from typing import Final
 
 import attrs
 
-from vmcp_actors.backoff import Backoff
-from vmcp_actors.failures import Failure, FailureKind
-from vmcp_actors.health import DEFAULT_TIMEOUT as DEFAULT_HEALTH_TIMEOUT
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.health.rules import DEFAULT_TIMEOUT as DEFAULT_HEALTH_TIMEOUT
 
 __all__ = [
     "DEFAULT_BACKOFF",

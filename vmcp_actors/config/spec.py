@@ -26,7 +26,7 @@ import attrs
 import yaml
 
 from vmcp_actors.errors import ConfigError, ValidationError
-from vmcp_actors.health import (
+from vmcp_actors.health.rules import (
     DEFAULT_CHECK_INTERVAL,
     DEFAULT_DEGRADED_THRESHOLD,
     DEFAULT_TIMEOUT,

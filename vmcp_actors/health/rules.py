@@ -13,7 +13,7 @@ every rule is tested by stepping numbers.
 One addition over toolhive: :func:`apply_lifecycle` lets the backend actor's session
 events (connected, lost, needs auth) move the status at once instead of waiting for
 the next probes to cross the unhealthy threshold.  The status builder (phase,
-messages, conditions) lives in :mod:`vmcp_actors.status_builder`.
+messages, conditions) lives in :mod:`vmcp_actors.health.status_builder`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Final
 import attrs
 
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.status import BackendHealth, CircuitState
+from vmcp_actors.model.status import BackendHealth, CircuitState
 
 __all__ = [
     "DEFAULT_BREAKER_FAILURE_THRESHOLD",

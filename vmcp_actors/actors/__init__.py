@@ -1,1 +1,0 @@
-"""pykka actors: thin shells that feed the pure core messages and perform its effects."""

@@ -1,0 +1,1 @@
+"""The status model: frozen values mirroring toolhive's vmcp.Status, validated against the CRD, and its JSON codec."""
