@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import print_table, write_json
-from tests.inbox import Inbox
-from tests.servers.fixtures import child_pids
+from testkit.inbox import Inbox
+from testkit.processes import child_pids
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import ThreadScheduler
 from vmcp_actors.backend.actor import (

@@ -37,9 +37,9 @@ from typing import Any, cast
 from kubernetes import client
 
 from benchmarks.common import pin_to_one_cpu, print_table, write_json
-from tests.integration.kube.control_plane import ControlPlane, iter_manifests
-from tests.integration.kube.project import CRD_NAME, DEPLOY_DIR, load_envtest
-from tests.integration.kube.project import create_vmcp as project_create_vmcp
+from testkit.control_plane import ControlPlane, iter_manifests
+from testkit.project import CRD_NAME, DEPLOY_DIR, load_envtest
+from testkit.project import create_vmcp as project_create_vmcp
 from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS

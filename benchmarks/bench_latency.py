@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import percentile, print_table, write_json
-from tests.servers.fixtures import child_pids
+from testkit.processes import child_pids
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.lifecycle import LifecyclePolicy
 from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig

@@ -24,6 +24,7 @@ from typing import IO
 
 import pytest
 
+from testkit.processes import child_pids
 from vmcp_actors.actorkit.loop import LoopThread
 
 SERVERS_DIR = Path(__file__).resolve().parent
@@ -37,19 +38,6 @@ READY_TIMEOUT = 30.0
 LOOP_STOP_TIMEOUT = 15.0
 
 _STDERR_TAIL = 50
-
-
-def child_pids() -> set[int]:
-    """PIDs of this process's children, from ``/proc`` (children of every thread)."""
-    pids: set[int] = set()
-    task_dir = f"/proc/{os.getpid()}/task"
-    for tid in os.listdir(task_dir):
-        try:
-            with open(f"{task_dir}/{tid}/children") as handle:
-                pids.update(int(pid) for pid in handle.read().split())
-        except FileNotFoundError:  # the thread ended while we were listing
-            continue
-    return pids
 
 
 class ServerStartError(RuntimeError):
@@ -251,7 +239,7 @@ def _describe(pid: int) -> str:
     return f"{pid} state={state} cmd={cmdline or '?'}"
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def no_leaks() -> Iterator[None]:
     """Fail the test if it leaves child processes (incl. zombies) or threads behind."""
     children_before = child_pids()

@@ -1,4 +1,10 @@
-"""Fixtures giving Kubernetes tests a real API server (see ``control_plane.py``).
+"""The one conftest: real MCP server fixtures and a real Kubernetes API server for the tests.
+
+Server fixtures (subprocesses on 127.0.0.1, a leak check) come from :mod:`tests.servers.fixtures`.
+Modules that run real processes mark themselves ``integration`` (and use ``no_leaks``); those that
+need the API server are marked ``kube`` automatically, from their use of ``control_plane``.
+
+Kubernetes: see :mod:`testkit.control_plane`.
 
 The control plane is session scoped: starting etcd and kube-apiserver takes seconds, so every test
 in the session shares one and isolates itself with its own namespace (:func:`namespace`).
@@ -23,8 +29,32 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from tests.integration.kube.control_plane import ControlPlane, iter_manifests
-from tests.integration.kube.project import CRD_NAME, DEPLOY_DIR, load_envtest
+from testkit.control_plane import ControlPlane, iter_manifests
+from testkit.project import CRD_NAME, DEPLOY_DIR, load_envtest
+from tests.servers.fixtures import (
+    ServerFactory,
+    echo_http_server,
+    echo_sse_server,
+    echo_stdio_command,
+    garbage_stdio_command,
+    loop_thread,
+    mcp_servers,
+    no_leaks,
+)
+
+__all__ = [
+    "ServerFactory",
+    "admin_api",
+    "control_plane",
+    "echo_http_server",
+    "echo_sse_server",
+    "echo_stdio_command",
+    "garbage_stdio_command",
+    "loop_thread",
+    "mcp_servers",
+    "namespace",
+    "no_leaks",
+]
 
 _BINARIES = pytest.StashKey["Path | str"]()
 """The directory with kube-apiserver and etcd, or the message saying why there is none."""
@@ -40,6 +70,14 @@ def _provision() -> Path | str:
     return binaries
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark every test that needs the API server ``kube`` (and ``integration``), before ``-m`` selects."""
+    if "control_plane" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.kube)
+        item.add_marker(pytest.mark.integration)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Provision the binaries once, before any test (and its timeout) starts, if a test needs them.
@@ -47,7 +85,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Runs last so tests deselected by ``-k``/``-m`` do not count. Output capture is suspended
     meanwhile so a cold build's progress reaches the terminal.
     """
-    if config.option.collectonly or not any("control_plane" in getattr(item, "fixturenames", ()) for item in items):
+    if config.option.collectonly or not any(item.get_closest_marker("kube") for item in items):
         return
     capture = config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():

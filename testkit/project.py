@@ -15,7 +15,7 @@ from kubernetes import client
 
 from vmcp_actors.reporting.kubernetes.reporter import GROUP, PLURAL, VERSION
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_DIR = REPO_ROOT / "deploy"
 ENVTEST_SCRIPT = REPO_ROOT / "scripts" / "envtest.py"
 CRD_NAME = "virtualmcpservers.toolhive.stacklok.dev"

@@ -26,6 +26,8 @@ from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.session import BackendError, ConnectParams, McpConnection, connect
 
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
+
 _T = TypeVar("_T")
 
 WAIT = 30.0

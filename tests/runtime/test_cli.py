@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.servers.fixtures import ECHO_SERVER
@@ -20,7 +21,9 @@ from vmcp_actors.cli import main, render_table
 from vmcp_actors.config.spec import BackendSpec
 from vmcp_actors.model.status import DiscoveredBackend, Phase, Status, decode_status
 
-REPO = Path(__file__).resolve().parents[3]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _env() -> dict[str, str]:

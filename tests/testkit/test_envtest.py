@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.kube.project import load_envtest
+from testkit.project import load_envtest
 
 envtest = load_envtest()
 

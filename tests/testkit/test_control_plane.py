@@ -15,8 +15,8 @@ import pytest
 import urllib3
 from kubernetes import client, config
 
-from tests.integration.kube.control_plane import ControlPlane, iter_manifests, raw_request
-from tests.integration.kube.project import CRD_NAME, DEPLOY_DIR, create_vmcp, get_vmcp, vmcp_manifest
+from testkit.control_plane import ControlPlane, iter_manifests, raw_request
+from testkit.project import CRD_NAME, DEPLOY_DIR, create_vmcp, get_vmcp, vmcp_manifest
 
 GROUP = "toolhive.stacklok.dev"
 VERSION = "v1beta1"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pykka
 import pytest
 
-from tests.inbox import Inbox
+from testkit.inbox import Inbox
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.timers import ManualScheduler
 from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome, snapshot_of

@@ -12,7 +12,7 @@ from typing import Any
 import pykka
 import pytest
 
-from tests.inbox import Inbox
+from testkit.inbox import Inbox
 from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.actorkit.loop import LoopThread
@@ -31,6 +31,8 @@ from vmcp_actors.backend.actor import (
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import LifecyclePolicy, RetryDue, State
 from vmcp_actors.config.spec import BackendSpec
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
 FAST = LifecyclePolicy(backoff=Backoff(initial=1.0, maximum=60.0, jitter=0.1))
 

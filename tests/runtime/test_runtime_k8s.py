@@ -20,8 +20,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.integration.kube.control_plane import ControlPlane, poll_until
-from tests.integration.kube.project import REPO_ROOT, create_vmcp, get_vmcp
+from testkit.control_plane import ControlPlane, poll_until
+from testkit.project import REPO_ROOT, create_vmcp, get_vmcp
 from tests.servers.fixtures import (
     ECHO_SERVER,
     ServerFactory,

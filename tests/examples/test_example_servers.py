@@ -37,7 +37,7 @@ from mcp.client.stdio import StdioServerParameters, get_default_environment, std
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 
-from tests.servers.fixtures import child_pids
+from testkit.processes import child_pids
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.session import BackendError, ConnectParams, McpConnection, connect
@@ -55,6 +55,8 @@ from vmcp_actors.examples.flaky_server import (
     read_crash_record,
     write_crash_record,
 )
+
+pytestmark = pytest.mark.integration
 
 WAIT = 60.0
 """Upper bound for any one wait: generous for a loaded 2-core machine, never reached when green."""

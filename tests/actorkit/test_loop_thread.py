@@ -13,6 +13,8 @@ import pytest
 
 from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
 
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
+
 WAIT = 10.0
 
 

@@ -21,8 +21,8 @@ from typing import Any, TypeVar, cast
 import pytest
 from kubernetes import client, watch
 
-from tests.integration.kube.control_plane import ControlPlane, iter_manifests, poll_until, raw_request
-from tests.integration.kube.project import DEPLOY_DIR, create_vmcp, get_vmcp
+from testkit.control_plane import ControlPlane, iter_manifests, poll_until, raw_request
+from testkit.project import DEPLOY_DIR, create_vmcp, get_vmcp
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.errors import KubernetesNotFoundError, KubernetesPermissionError
 from vmcp_actors.health.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY

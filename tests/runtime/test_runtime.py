@@ -20,6 +20,8 @@ from vmcp_actors.reporting.base import FileReporter
 from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
 from vmcp_actors.runtime.supervisor import RestartPolicy
 
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
+
 FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
 FAST_HEALTH = FailureHandling(
     health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0

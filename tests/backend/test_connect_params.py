@@ -8,6 +8,8 @@ import pytest
 
 from vmcp_actors.backend.session import ConnectParams
 
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
+
 
 def test_mappings_are_frozen_into_pairs_and_params_are_hashable() -> None:
     env = {"API_KEY": "env-secret-value", "MODE": "fast"}
