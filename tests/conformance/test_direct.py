@@ -30,7 +30,7 @@ from mcp.types import PromptReference, TextContent, TextResourceContents
 
 from tests.servers.fixtures import RunningServer, ServerFactory
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFORMANCE_SCRIPT = REPO_ROOT / "scripts" / "conformance.py"
 CONFORMANCE_SERVER = REPO_ROOT / "tests" / "servers" / "conformance_server.py"
 _MODULE_NAME = "vmcp_actors_conformance"
@@ -38,7 +38,7 @@ _MODULE_NAME = "vmcp_actors_conformance"
 SUITE_TIMEOUT_S = 600.0
 """Generous: the 32 scenarios take ~4 s against a local server; a loaded CI machine is slower."""
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 """The first test also pays for a cold ``npm install`` (up to 900 s) and the suite run."""
 
 EXPECTED_PASS: tuple[str, ...] = (
