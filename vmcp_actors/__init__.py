@@ -4,7 +4,10 @@ Only re-exports live here; see the modules for the why of each piece.
 """
 
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.config.spec import AuthSpec, BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.config.auth import AuthSpec
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import (
     ConfigError,
     KubernetesError,

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmcp_actors.config.spec import AuthSpec, BackendSpec
+from vmcp_actors.config.auth import AuthSpec
+from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.errors import ValidationError
 
 STDIO = BackendSpec(name="files", type="stdio", command="python", args=["-m", "files"], env={"ROOT": "/data"})

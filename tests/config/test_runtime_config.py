@@ -10,21 +10,14 @@ from typing import Any
 
 import pytest
 
-from vmcp_actors.config.spec import (
-    DEFAULT_STATUS_REPORTING_INTERVAL,
-    FILE_FIELD,
-    ROOT_FIELD,
-    AuthType,
-    BackendSpec,
-    FailureHandling,
-    PartialFailureMode,
-    RuntimeConfig,
-    TransportType,
-    format_duration,
-    parse_duration,
-)
+from vmcp_actors.config.auth import AuthType
+from vmcp_actors.config.backend_spec import BackendSpec, TransportType
+from vmcp_actors.config.durations import format_duration, parse_duration
+from vmcp_actors.config.failure_handling import DEFAULT_STATUS_REPORTING_INTERVAL, FailureHandling, PartialFailureMode
+from vmcp_actors.config.fields import FILE_FIELD, ROOT_FIELD
+from vmcp_actors.config.health_settings import CircuitBreakerConfig, HealthConfig
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import ConfigError, ValidationError
-from vmcp_actors.health.rules import CircuitBreakerConfig, HealthConfig
 
 ENV_SECRET = "env-sekrit-value-0451"
 HEADER_SECRET = "Bearer header-sekrit-0452"
@@ -126,7 +119,7 @@ def check_example(config: RuntimeConfig) -> None:
     )
     assert github.type is TransportType.STREAMABLE_HTTP
     assert github.url == "http://127.0.0.1:8080/mcp"
-    assert github.headers_dict() == {"Authorization": HEADER_SECRET}
+    assert dict(github.headers) == {"Authorization": HEADER_SECRET}
     assert github.timeout == 30.0
     assert config.failure_handling == FailureHandling()
     assert config.name is None

@@ -14,13 +14,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmcp_actors.config.spec import (
-    MAX_DURATION_NS,
-    BackendSpec,
-    RuntimeConfig,
-    format_duration,
-    parse_duration,
-)
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.durations import MAX_DURATION_NS, format_duration, parse_duration
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import ConfigError, ValidationError
 
 KNOWN_KEYS = [
