@@ -19,6 +19,7 @@ from vmcp_actors.errors import (
     ValidationError,
     VmcpError,
 )
+from vmcp_actors.model.codec import decode_status, encode_status
 from vmcp_actors.model.status import (
     BackendHealth,
     CircuitState,
@@ -27,8 +28,6 @@ from vmcp_actors.model.status import (
     DiscoveredBackend,
     Phase,
     Status,
-    decode_status,
-    encode_status,
 )
 from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterStats
 from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, Reporter, Shutdown, TeeReporter

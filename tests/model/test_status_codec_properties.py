@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from tests.strategies import statuses
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.model.status import Status, decode_status, encode_status
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.status import Status
 
 
 @given(statuses())

@@ -17,7 +17,8 @@ from vmcp_actors.backend.lifecycle import LifecyclePolicy, State
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig
-from vmcp_actors.model.status import Phase, Status, decode_status
+from vmcp_actors.model.codec import decode_status
+from vmcp_actors.model.status import Phase, Status
 from vmcp_actors.reporting.base import FileReporter
 from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
 from vmcp_actors.runtime.supervisor import RestartPolicy
