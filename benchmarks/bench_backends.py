@@ -37,7 +37,7 @@ from vmcp_actors.backend.actor import (
 )
 from vmcp_actors.backend.lifecycle import Lifecycle, State
 from vmcp_actors.backend.session import ConnectParams, connect
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.config.backend_spec import BackendSpec
 
 ECHO_SERVER = Path(__file__).resolve().parent.parent / "tests" / "servers" / "echo_server.py"
 

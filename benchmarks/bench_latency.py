@@ -33,7 +33,9 @@ from benchmarks.common import percentile, print_table, write_json
 from testkit.processes import child_pids
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.lifecycle import LifecyclePolicy
-from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import FileReporter, OnceShutdown, Reporter, Shutdown
 from vmcp_actors.runtime.runtime import Runtime

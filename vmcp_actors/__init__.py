@@ -4,7 +4,10 @@ Only re-exports live here; see the modules for the why of each piece.
 """
 
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.config.spec import AuthSpec, BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.config.auth import AuthSpec
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import (
     ConfigError,
     KubernetesError,
@@ -16,6 +19,7 @@ from vmcp_actors.errors import (
     ValidationError,
     VmcpError,
 )
+from vmcp_actors.model.codec import decode_status, encode_status
 from vmcp_actors.model.status import (
     BackendHealth,
     CircuitState,
@@ -24,8 +28,6 @@ from vmcp_actors.model.status import (
     DiscoveredBackend,
     Phase,
     Status,
-    decode_status,
-    encode_status,
 )
 from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterStats
 from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, Reporter, Shutdown, TeeReporter

@@ -23,9 +23,11 @@ from typing import Final, TextIO
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.actor import BackendSnapshot
 from vmcp_actors.backend.lifecycle import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_BACKOFF, LifecyclePolicy
-from vmcp_actors.config.spec import RuntimeConfig, parse_duration
+from vmcp_actors.config.durations import parse_duration
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import VmcpError
-from vmcp_actors.model.status import Status, encode_status
+from vmcp_actors.model.codec import encode_status
+from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import FileReporter, Reporter, TeeReporter
 from vmcp_actors.runtime.runtime import Runtime
 

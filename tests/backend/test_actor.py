@@ -30,7 +30,7 @@ from vmcp_actors.backend.actor import (
 )
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import LifecyclePolicy, RetryDue, State
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.config.backend_spec import BackendSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 

@@ -18,7 +18,7 @@ from vmcp_actors.actorkit.timers import ManualScheduler
 from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome, snapshot_of
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecycleEvent, State
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.health.actor import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
 from vmcp_actors.health.rules import HealthConfig, LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView

@@ -48,15 +48,8 @@ from vmcp_actors.health.status_builder import (
     format_status_message,
     summarize,
 )
-from vmcp_actors.model.status import (
-    BackendHealth,
-    CircuitState,
-    ConditionStatus,
-    Phase,
-    Status,
-    decode_status,
-    encode_status,
-)
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.status import BackendHealth, CircuitState, ConditionStatus, Phase, Status
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 M0 = 1000.0

@@ -23,7 +23,8 @@ from vmcp_actors.health.rules import (
     should_probe,
 )
 from vmcp_actors.health.status_builder import CONDITION_DEGRADED, CONDITION_READY, BackendView, build_status
-from vmcp_actors.model.status import BackendHealth, CircuitState, Phase, decode_status, encode_status
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.status import BackendHealth, CircuitState, Phase
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 INTERVAL = 30.0

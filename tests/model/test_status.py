@@ -7,15 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.model.status import (
-    BackendHealth,
-    Condition,
-    DiscoveredBackend,
-    Phase,
-    Status,
-    decode_status,
-    encode_status,
-)
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.status import BackendHealth, Condition, DiscoveredBackend, Phase, Status
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from vmcp_actors.errors import ShutdownTimeoutError
-from vmcp_actors.model.status import DiscoveredBackend, Phase, Status, decode_status
+from vmcp_actors.model.codec import decode_status
+from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, OnceShutdown, Reporter
 
 T0 = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)

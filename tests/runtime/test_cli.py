@@ -18,8 +18,9 @@ from tests.servers.fixtures import ECHO_SERVER
 from vmcp_actors.backend.actor import BackendSnapshot
 from vmcp_actors.backend.lifecycle import Health, State
 from vmcp_actors.cli import main, render_table
-from vmcp_actors.config.spec import BackendSpec
-from vmcp_actors.model.status import DiscoveredBackend, Phase, Status, decode_status
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.model.codec import decode_status
+from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 

@@ -14,8 +14,11 @@ from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.lifecycle import LifecyclePolicy, State
-from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
-from vmcp_actors.model.status import Phase, Status, decode_status
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.model.codec import decode_status
+from vmcp_actors.model.status import Phase, Status
 from vmcp_actors.reporting.base import FileReporter
 from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
 from vmcp_actors.runtime.supervisor import RestartPolicy

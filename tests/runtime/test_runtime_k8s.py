@@ -31,8 +31,11 @@ from tests.servers.fixtures import (
 )
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.lifecycle import LifecyclePolicy
-from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
-from vmcp_actors.model.status import Status, decode_status, encode_status
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 from vmcp_actors.runtime.runtime import Runtime
 

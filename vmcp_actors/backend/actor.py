@@ -62,7 +62,7 @@ from vmcp_actors.backend.lifecycle import (
     transition,
 )
 from vmcp_actors.backend.session import ConnectParams, McpConnection, connect
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.errors import ValidationError
 
 __all__ = [

@@ -31,7 +31,7 @@ import attrs
 
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.health.rules import DEFAULT_TIMEOUT as DEFAULT_HEALTH_TIMEOUT
+from vmcp_actors.config.health_settings import DEFAULT_HEALTH_CHECK_TIMEOUT as DEFAULT_HEALTH_TIMEOUT
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -78,7 +78,7 @@ BACKOFF_JITTER: Final = 0.1
 DEFAULT_BACKOFF: Final = Backoff(initial=INITIAL_BACKOFF, maximum=MAX_BACKOFF, factor=2.0, jitter=BACKOFF_JITTER)
 #: muster ``RestartGracePeriod``.
 RESTART_GRACE_PERIOD: Final = 0.2
-#: Probe timeout (MCP ping): the health monitor's default, defined once in health.py.
+#: Probe timeout (MCP ping): the health monitor's default, defined once in config.health_settings.
 DEFAULT_PROBE_TIMEOUT: Final = DEFAULT_HEALTH_TIMEOUT
 #: Consecutive failed probes after which the session is presumed dead (muster PR #1187).
 PROBE_FAILURES_BEFORE_RECONNECT: Final = 3

@@ -79,6 +79,8 @@ from vmcp_actors.backend.failures import (
     classify,
     redact_url,
 )
+from vmcp_actors.config.backend_spec import DEFAULT_REMOTE_TIMEOUT
+from vmcp_actors.version import __version__
 
 __all__ = [
     "BackendError",
@@ -94,7 +96,7 @@ _log = logging.getLogger(__name__)
 TransportKind = Literal["stdio", "streamable-http", "sse"]
 
 CLIENT_NAME = "vmcp-actors"
-CLIENT_VERSION = "0.1.0"
+CLIENT_VERSION = __version__
 
 DEFAULT_CLOSE_TIMEOUT = 10.0
 """Upper bound for :meth:`McpConnection.close`.  The SDK's stdio shutdown alone may take
@@ -150,7 +152,7 @@ class ConnectParams:
     cwd: str | None = None
     url: str | None = None
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_freeze_pairs)
-    connect_timeout: float = 30.0
+    connect_timeout: float = DEFAULT_REMOTE_TIMEOUT
 
     def __attrs_post_init__(self) -> None:
         if self.transport not in ("stdio", "streamable-http", "sse"):

@@ -29,6 +29,7 @@ from vmcp_actors.actorkit.timers import Scheduler, Timer
 from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import State
+from vmcp_actors.config.failure_handling import DEFAULT_STATUS_REPORTING_INTERVAL as DEFAULT_STATUS_INTERVAL
 from vmcp_actors.health.rules import (
     BackendHealthState,
     HealthConfig,
@@ -55,9 +56,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: The toolhive default for statusReportingInterval.
-DEFAULT_STATUS_INTERVAL = 30.0
 
 
 class StatusCell:

@@ -19,12 +19,23 @@ messages, conditions) lives in :mod:`vmcp_actors.health.status_builder`.
 from __future__ import annotations
 
 import enum
-import math
 from datetime import datetime, timedelta
 from typing import Final
 
 import attrs
 
+from vmcp_actors.config.fields import check_count as _check_count
+from vmcp_actors.config.fields import check_seconds as _check_duration
+from vmcp_actors.config.health_settings import (
+    DEFAULT_BREAKER_FAILURE_THRESHOLD,
+    DEFAULT_BREAKER_OPEN_TIMEOUT,
+    DEFAULT_DEGRADED_THRESHOLD,
+    DEFAULT_UNHEALTHY_THRESHOLD,
+    CircuitBreakerConfig,
+    HealthConfig,
+)
+from vmcp_actors.config.health_settings import DEFAULT_HEALTH_CHECK_INTERVAL as DEFAULT_CHECK_INTERVAL
+from vmcp_actors.config.health_settings import DEFAULT_HEALTH_CHECK_TIMEOUT as DEFAULT_TIMEOUT
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.model.status import BackendHealth, CircuitState
 
@@ -53,16 +64,6 @@ __all__ = [
     "should_probe",
 ]
 
-# --------------------------------------------------------------------------- defaults
-# The one definition of every number (toolhive ``DefaultConfig()``, ``config/defaults.go``
-# and the CRD's kubebuilder defaults).  Durations are seconds.
-
-DEFAULT_CHECK_INTERVAL: Final = 30.0
-DEFAULT_TIMEOUT: Final = 10.0
-DEFAULT_UNHEALTHY_THRESHOLD: Final = 3
-DEFAULT_DEGRADED_THRESHOLD: Final = 5.0
-DEFAULT_BREAKER_FAILURE_THRESHOLD: Final = 5
-DEFAULT_BREAKER_OPEN_TIMEOUT: Final = 60.0
 #: Probe failure messages are shown in logs and the health API; cap them so a backend
 #: cannot flood either with a megabyte of HTML error page.
 MAX_FAILURE_MESSAGE: Final = 200
@@ -71,88 +72,9 @@ MAX_FAILURE_MESSAGE: Final = 200
 # --------------------------------------------------------------------------- config
 
 
-def _check_duration(field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(field, f"must be a number of seconds, got {type(value).__name__}", value)
-    if not math.isfinite(value):
-        raise ValidationError(field, f"must be finite, got {value}", value)
-    return float(value)
-
-
-def _check_count(field: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(field, f"must be an integer, got {type(value).__name__}", value)
-    if value < minimum:
-        raise ValidationError(field, f"must be >= {minimum}, got {value}", value)
-    return value
-
-
 def _check_aware(field: str, value: datetime | None) -> None:
     if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
         raise ValidationError(field, "must be a timezone-aware datetime", value)
-
-
-@attrs.frozen
-class CircuitBreakerConfig:
-    """toolhive ``CircuitBreakerConfig``; ``open_timeout`` is its ``timeout`` (seconds).
-
-    Like toolhive's validator, the open timeout is only checked while the breaker is
-    enabled: a disabled breaker's leftover values must not block startup.  The failure
-    threshold is always checked because the CRD schema gives it ``minimum: 1``.
-    """
-
-    enabled: bool = False
-    failure_threshold: int = DEFAULT_BREAKER_FAILURE_THRESHOLD
-    open_timeout: float = DEFAULT_BREAKER_OPEN_TIMEOUT
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.enabled, bool):
-            raise ValidationError("circuitBreaker.enabled", "must be a boolean", self.enabled)
-        _check_count("circuitBreaker.failureThreshold", self.failure_threshold, 1)
-        timeout = _check_duration("circuitBreaker.timeout", self.open_timeout)
-        if self.enabled and timeout < 1:
-            raise ValidationError("circuitBreaker.timeout", f"must be >= 1s, got {timeout}s", timeout)
-        object.__setattr__(self, "open_timeout", timeout)
-
-
-@attrs.frozen
-class HealthConfig:
-    """The health monitor's settings (toolhive ``MonitorConfig`` plus its YAML validator).
-
-    Errors name the field by its toolhive YAML key so a user can find it in the
-    ``failureHandling`` block they wrote.  ``degraded_threshold`` is not user-facing in
-    toolhive (always 5s); it is configurable here only for tests and embedders.
-    """
-
-    check_interval: float = DEFAULT_CHECK_INTERVAL
-    timeout: float = DEFAULT_TIMEOUT
-    unhealthy_threshold: int = DEFAULT_UNHEALTHY_THRESHOLD
-    degraded_threshold: float = DEFAULT_DEGRADED_THRESHOLD
-    circuit_breaker: CircuitBreakerConfig = attrs.field(factory=CircuitBreakerConfig)
-
-    def __attrs_post_init__(self) -> None:
-        interval = _check_duration("healthCheckInterval", self.check_interval)
-        if interval <= 0:
-            raise ValidationError("healthCheckInterval", f"must be > 0, got {interval}s", interval)
-        timeout = _check_duration("healthCheckTimeout", self.timeout)
-        if timeout < 0:
-            raise ValidationError("healthCheckTimeout", f"must be >= 0, got {timeout}s", timeout)
-        if timeout > 0 and timeout >= interval:
-            raise ValidationError(
-                "healthCheckTimeout",
-                "must be less than healthCheckInterval to prevent checks from queuing up "
-                f"(got {timeout}s, interval {interval}s)",
-                timeout,
-            )
-        _check_count("unhealthyThreshold", self.unhealthy_threshold, 1)
-        degraded = _check_duration("degradedThreshold", self.degraded_threshold)
-        if degraded < 0:
-            raise ValidationError("degradedThreshold", f"must be >= 0 (0 disables it), got {degraded}s", degraded)
-        if not isinstance(self.circuit_breaker, CircuitBreakerConfig):
-            raise ValidationError("circuitBreaker", "must be a CircuitBreakerConfig", self.circuit_breaker)
-        object.__setattr__(self, "check_interval", interval)
-        object.__setattr__(self, "timeout", timeout)
-        object.__setattr__(self, "degraded_threshold", degraded)
 
 
 # --------------------------------------------------------------------------- probe outcomes

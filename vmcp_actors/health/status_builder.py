@@ -24,6 +24,17 @@ from typing import Final
 import attrs
 
 from vmcp_actors.health.rules import BackendHealthState
+from vmcp_actors.model.conditions import (
+    CONDITION_BACKENDS_DISCOVERED,
+    CONDITION_DEGRADED,
+    CONDITION_READY,
+    REASON_ALL_BACKENDS_ROUTABLE,
+    REASON_BACKENDS_DEGRADED,
+    REASON_BACKENDS_DISCOVERED,
+    REASON_BACKENDS_PENDING,
+    REASON_NO_ROUTABLE_BACKENDS,
+    REASON_SOME_BACKENDS_UNHEALTHY,
+)
 from vmcp_actors.model.status import (
     BackendHealth,
     CircuitState,
@@ -54,17 +65,6 @@ __all__ = [
     "format_status_message",
     "summarize",
 ]
-
-CONDITION_READY: Final = "Ready"
-CONDITION_BACKENDS_DISCOVERED: Final = "BackendsDiscovered"
-CONDITION_DEGRADED: Final = "Degraded"
-
-REASON_ALL_BACKENDS_ROUTABLE: Final = "AllBackendsRoutable"
-REASON_SOME_BACKENDS_UNHEALTHY: Final = "SomeBackendsUnhealthy"
-REASON_NO_ROUTABLE_BACKENDS: Final = "NoRoutableBackends"
-REASON_BACKENDS_PENDING: Final = "BackendsPending"
-REASON_BACKENDS_DISCOVERED: Final = "BackendsDiscovered"
-REASON_BACKENDS_DEGRADED: Final = "BackendsDegraded"
 
 _CIRCUIT_PREFIX: Final = {
     CircuitState.OPEN: "Circuit breaker OPEN - ",

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from vmcp_actors.errors import ShutdownTimeoutError
-from vmcp_actors.model.status import Status, encode_status
+from vmcp_actors.model.codec import encode_status
+from vmcp_actors.model.status import Status
 
 __all__ = [
     "FileReporter",

@@ -34,7 +34,8 @@ from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler
 from vmcp_actors.backend.actor import AuthRequiredHook, BackendSnapshot, SnapshotCell
 from vmcp_actors.backend.lifecycle import LifecyclePolicy
-from vmcp_actors.config.spec import BackendSpec, RuntimeConfig
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import VmcpError
 from vmcp_actors.health.actor import BuildFinalStatus, Refresh, StatusCell
 from vmcp_actors.model.status import Status

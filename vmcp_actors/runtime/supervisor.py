@@ -41,7 +41,7 @@ from vmcp_actors.backend.actor import (
 )
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecyclePolicy, State
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.health.actor import (
     AddBackend,

@@ -56,8 +56,9 @@ from vmcp_actors.errors import (
     ReporterClosedError,
     ValidationError,
 )
-from vmcp_actors.health.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
-from vmcp_actors.model.status import Condition, Phase, Status, encode_backend, encode_condition, format_time, parse_time
+from vmcp_actors.model.codec import encode_backend, encode_condition
+from vmcp_actors.model.conditions import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
+from vmcp_actors.model.status import Condition, Phase, Status, format_time, parse_time
 from vmcp_actors.reporting.base import OnceShutdown, Shutdown
 from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
 
