@@ -15,9 +15,11 @@ import pytest
 from testkit.inbox import Inbox
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.timers import ManualScheduler
-from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome, snapshot_of
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecycleEvent, State
+from vmcp_actors.backend.lifecycle_messages import LifecycleEvent
+from vmcp_actors.backend.lifecycle_state import Health, Lifecycle, State
+from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
+from vmcp_actors.backend.snapshot import snapshot_of
 from vmcp_actors.config.spec import BackendSpec
 from vmcp_actors.health.actor import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
 from vmcp_actors.health.rules import HealthConfig, LifecycleSignal

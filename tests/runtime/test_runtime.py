@@ -13,7 +13,7 @@ import pytest
 from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy, State
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy, State
 from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
 from vmcp_actors.model.status import Phase, Status, decode_status
 from vmcp_actors.reporting.base import FileReporter

@@ -30,7 +30,7 @@ from tests.servers.fixtures import (
     mcp_servers,
 )
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
 from vmcp_actors.model.status import Status, decode_status, encode_status
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter

@@ -26,9 +26,9 @@ import attrs
 
 from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell_quietly
 from vmcp_actors.actorkit.timers import Scheduler, Timer
-from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import State
+from vmcp_actors.backend.lifecycle_state import State
+from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.health.rules import (
     BackendHealthState,
     HealthConfig,
