@@ -37,6 +37,7 @@ from vmcp_actors.health.rules import (
     ProbeResult,
     apply_lifecycle,
     apply_probe,
+    record_revision,
     should_probe,
 )
 from vmcp_actors.health.status_builder import BackendView, build_status
@@ -281,6 +282,10 @@ class HealthActor(GuardedActor):
         if event.name not in self._tracked:
             return
         self._apply_state(event.name, event.change.new_state, event.change.error)
+        state = self.states.get(event.name)
+        if event.snapshot.mcp_revision and state is not None:
+            # The revision the backend's session negotiated, for discoveredBackends[].mcpRevision.
+            self.states[event.name] = record_revision(state, event.snapshot.mcp_revision)
         self._refresh()
 
     def _apply_state(self, name: str, state: State, error: str) -> None:
