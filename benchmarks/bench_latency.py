@@ -32,7 +32,7 @@ from typing import Any
 from benchmarks.common import percentile, print_table, write_json
 from testkit.processes import child_pids
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig

@@ -21,8 +21,8 @@ from datetime import datetime
 from typing import Final, TextIO
 
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.actor import BackendSnapshot
-from vmcp_actors.backend.lifecycle import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_BACKOFF, LifecyclePolicy
+from vmcp_actors.backend.lifecycle_state import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_BACKOFF, LifecyclePolicy
+from vmcp_actors.backend.snapshot import BackendSnapshot
 from vmcp_actors.config.durations import parse_duration
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import VmcpError

@@ -39,8 +39,9 @@ from mcp.shared.message import SessionMessage
 
 from testkit.processes import child_pids
 from vmcp_actors.actorkit.loop import LoopThread
-from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.session import BackendError, ConnectParams, McpConnection, connect
+from vmcp_actors.backend.connect_params import ConnectParams
+from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
+from vmcp_actors.backend.session import McpConnection, connect
 from vmcp_actors.examples import example_config_path, example_config_text
 from vmcp_actors.examples.clock_server import next_weekday_after, time_between
 from vmcp_actors.examples.flaky_server import (

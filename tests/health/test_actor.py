@@ -15,9 +15,11 @@ import pytest
 from testkit.inbox import Inbox
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.timers import ManualScheduler
-from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome, snapshot_of
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecycleEvent, State
+from vmcp_actors.backend.lifecycle_messages import LifecycleEvent
+from vmcp_actors.backend.lifecycle_state import Health, Lifecycle, State
+from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
+from vmcp_actors.backend.snapshot import snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.health.actor import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
 from vmcp_actors.health.rules import HealthConfig, LifecycleSignal
@@ -44,11 +46,12 @@ class World:
         self.ref.tell(AddBackend(BackendView(name=name, url=f"stdio://{name}"), inbox))
         return inbox
 
-    def event(self, name: str, old: State, new: State, error: str = "") -> None:
+    def event(self, name: str, old: State, new: State, error: str = "", revision: str = "") -> None:
         self.seq += 1
         spec = BackendSpec(name=name, command="x")
         change = LifecycleEvent(name, old, new, Health.UNKNOWN, Health.UNKNOWN, error, T0)
-        self.ref.tell(BackendEvent(name, self.seq, change, snapshot_of(spec, Lifecycle(name, False))))
+        snapshot = snapshot_of(spec, Lifecycle(name, False, mcp_revision=revision))
+        self.ref.tell(BackendEvent(name, self.seq, change, snapshot))
 
     def settle(self) -> None:
         self.ref.ask(Refresh(), timeout=5)
@@ -93,6 +96,17 @@ def test_pending_until_every_initial_backend_has_data(world: World) -> None:
     world.event("b", State.UNKNOWN, State.RUNNING)
     assert world.last() is Phase.READY
     assert world.sink.writes[-1].message == "All 2 backends healthy"
+
+
+def test_the_revision_a_backend_negotiated_reaches_the_status(world: World) -> None:
+    world.add("a")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.STARTING)
+    world.event("a", State.STARTING, State.RUNNING, revision="2025-11-25")
+    world.event("a", State.RUNNING, State.FAILED, "process exited")  # a snapshot of a failure still names it
+    world.settle()
+    (backend,) = world.sink.writes[-1].discovered_backends
+    assert backend.mcp_revision == "2025-11-25"
 
 
 def test_a_backend_that_never_reports_stops_blocking_after_the_initial_wait(world: World) -> None:

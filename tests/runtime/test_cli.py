@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from tests.servers.fixtures import ECHO_SERVER
-from vmcp_actors.backend.actor import BackendSnapshot
-from vmcp_actors.backend.lifecycle import Health, State
+from vmcp_actors.backend.lifecycle_state import Health, State
+from vmcp_actors.backend.snapshot import BackendSnapshot
 from vmcp_actors.cli import main, render_table
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.model.codec import decode_status
@@ -147,10 +147,6 @@ def test_render_table_shows_every_column_and_the_phase() -> None:
         consecutive_failures=2,
         last_attempt=now,
         next_retry_after=now + timedelta(seconds=42),
-        unreachable=False,
-        client_ready=False,
-        running=False,
-        tool_count=0,
         tool_names=(),
         last_error="connection failed: ConnectError: All connection attempts failed",
         last_error_kind="transient",
@@ -158,6 +154,7 @@ def test_render_table_shows_every_column_and_the_phase() -> None:
         last_probe_latency=None,
         has_outgoing_auth=False,
         attempt=2,
+        mcp_revision="",
         service_data=spec.redacted(),
     )
     status = Status(

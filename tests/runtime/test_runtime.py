@@ -13,7 +13,7 @@ import pytest
 from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy, State
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy, State
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig

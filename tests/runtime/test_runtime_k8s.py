@@ -30,7 +30,7 @@ from tests.servers.fixtures import (
     mcp_servers,
 )
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig

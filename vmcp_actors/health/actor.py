@@ -26,9 +26,9 @@ import attrs
 
 from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell_quietly
 from vmcp_actors.actorkit.timers import Scheduler, Timer
-from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import State
+from vmcp_actors.backend.lifecycle_state import State
+from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.config.failure_handling import DEFAULT_STATUS_REPORTING_INTERVAL as DEFAULT_STATUS_INTERVAL
 from vmcp_actors.health.rules import (
     BackendHealthState,
@@ -38,6 +38,7 @@ from vmcp_actors.health.rules import (
     ProbeResult,
     apply_lifecycle,
     apply_probe,
+    record_revision,
     should_probe,
 )
 from vmcp_actors.health.status_builder import BackendView, build_status
@@ -279,6 +280,10 @@ class HealthActor(GuardedActor):
         if event.name not in self._tracked:
             return
         self._apply_state(event.name, event.change.new_state, event.change.error)
+        state = self.states.get(event.name)
+        if event.snapshot.mcp_revision and state is not None:
+            # The revision the backend's session negotiated, for discoveredBackends[].mcpRevision.
+            self.states[event.name] = record_revision(state, event.snapshot.mcp_revision)
         self._refresh()
 
     def _apply_state(self, name: str, state: State, error: str) -> None:
@@ -343,7 +348,8 @@ class HealthActor(GuardedActor):
 
     def _schedule_probe(self, name: str) -> None:
         """Next probe one interval after the previous one *started* (toolhive's ticker),
-        so a change is seen within one interval however long the last probe took."""
+        so a change is seen within one interval however long the last probe took.
+        """
         tracked = self._tracked[name]
         token = tracked.token + 1
         self._tracked[name] = attrs.evolve(tracked, token=token, probe_started=None)

@@ -32,8 +32,9 @@ import pykka
 
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler
-from vmcp_actors.backend.actor import AuthRequiredHook, BackendSnapshot, SnapshotCell
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
+from vmcp_actors.backend.actor import AuthRequiredHook
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
+from vmcp_actors.backend.snapshot import BackendSnapshot, SnapshotCell
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import VmcpError

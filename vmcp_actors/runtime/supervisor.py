@@ -29,18 +29,11 @@ from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.actorkit.guard import GuardedActor, tell_quietly
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import Scheduler
-from vmcp_actors.backend.actor import (
-    AuthRequiredHook,
-    BackendActor,
-    SnapshotCell,
-    StartBackend,
-    StopBackend,
-    Subscribe,
-    UpdateBackend,
-    snapshot_of,
-)
+from vmcp_actors.backend.actor import AuthRequiredHook, BackendActor
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecyclePolicy, State
+from vmcp_actors.backend.lifecycle_state import Health, Lifecycle, LifecyclePolicy, State
+from vmcp_actors.backend.messages import StartBackend, StopBackend, Subscribe, UpdateBackend
+from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.health.actor import (
