@@ -11,16 +11,11 @@ import pytest
 
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.health import rules as health
+from vmcp_actors.health.circuit_breaker import CircuitBreaker
+from vmcp_actors.health.probes import MAX_FAILURE_MESSAGE, ErrorCategory, ProbeFailure, ProbeFailureKind, ProbeResult
 from vmcp_actors.health.rules import (
-    BackendHealthState,
-    CircuitBreaker,
     CircuitBreakerConfig,
-    ErrorCategory,
     HealthConfig,
-    LifecycleSignal,
-    ProbeFailure,
-    ProbeFailureKind,
-    ProbeResult,
     apply_lifecycle,
     apply_probe,
     probe_status,
@@ -29,6 +24,7 @@ from vmcp_actors.health.rules import (
     record_success,
     should_probe,
 )
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import (
     CONDITION_BACKENDS_DISCOVERED,
     CONDITION_DEGRADED,
@@ -196,7 +192,7 @@ def test_probe_failure_messages_are_one_bounded_line_and_kinds_are_checked() -> 
     assert failure.kind is ProbeFailureKind.TIMEOUT
     assert failure.message == "line one line two end"
     long = ProbeFailure(ProbeFailureKind.OTHER, "x" * 1000).message
-    assert len(long) == health.MAX_FAILURE_MESSAGE
+    assert len(long) == MAX_FAILURE_MESSAGE
     assert long.endswith("…")
     with pytest.raises(ValidationError) as info:
         ProbeFailure("teapot")

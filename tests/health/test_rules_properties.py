@@ -10,18 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import names
-from vmcp_actors.health.rules import (
-    BackendHealthState,
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    HealthConfig,
-    LifecycleSignal,
-    ProbeFailureKind,
-    ProbeResult,
-    apply_lifecycle,
-    apply_probe,
-    should_probe,
-)
+from vmcp_actors.health.circuit_breaker import CircuitBreaker
+from vmcp_actors.health.probes import ProbeFailureKind, ProbeResult
+from vmcp_actors.health.rules import CircuitBreakerConfig, HealthConfig, apply_lifecycle, apply_probe, should_probe
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import CONDITION_DEGRADED, CONDITION_READY, BackendView, build_status
 from vmcp_actors.model.status import BackendHealth, CircuitState, Phase, decode_status, encode_status
 

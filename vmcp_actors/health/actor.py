@@ -29,16 +29,9 @@ from vmcp_actors.actorkit.timers import Scheduler, Timer
 from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import State
-from vmcp_actors.health.rules import (
-    BackendHealthState,
-    HealthConfig,
-    LifecycleSignal,
-    ProbeFailureKind,
-    ProbeResult,
-    apply_lifecycle,
-    apply_probe,
-    should_probe,
-)
+from vmcp_actors.health.probes import ProbeFailureKind, ProbeResult
+from vmcp_actors.health.rules import HealthConfig, apply_lifecycle, apply_probe, should_probe
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView, build_status
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import Reporter
@@ -345,7 +338,8 @@ class HealthActor(GuardedActor):
 
     def _schedule_probe(self, name: str) -> None:
         """Next probe one interval after the previous one *started* (toolhive's ticker),
-        so a change is seen within one interval however long the last probe took."""
+        so a change is seen within one interval however long the last probe took.
+        """
         tracked = self._tracked[name]
         token = tracked.token + 1
         self._tracked[name] = attrs.evolve(tracked, token=token, probe_started=None)

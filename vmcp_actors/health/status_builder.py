@@ -23,7 +23,7 @@ from typing import Final
 
 import attrs
 
-from vmcp_actors.health.rules import BackendHealthState
+from vmcp_actors.health.state import BackendHealthState
 from vmcp_actors.model.status import (
     BackendHealth,
     CircuitState,

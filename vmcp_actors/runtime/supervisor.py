@@ -52,7 +52,8 @@ from vmcp_actors.health.actor import (
     ReplaceBackendRef,
     StatusCell,
 )
-from vmcp_actors.health.rules import BackendHealthState, HealthConfig
+from vmcp_actors.health.rules import HealthConfig
+from vmcp_actors.health.state import BackendHealthState
 from vmcp_actors.health.status_builder import BackendView
 from vmcp_actors.reporting.base import Reporter
 
