@@ -19,7 +19,8 @@ from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome, 
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecycleEvent, State
 from vmcp_actors.config.spec import BackendSpec
-from vmcp_actors.health.actor import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
+from vmcp_actors.health.actor import HealthActor, lifecycle_signal
+from vmcp_actors.health.messages import AddBackend, Refresh, RemoveBackend
 from vmcp_actors.health.rules import HealthConfig
 from vmcp_actors.health.state import LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView

@@ -36,7 +36,8 @@ from vmcp_actors.backend.actor import AuthRequiredHook, BackendSnapshot, Snapsho
 from vmcp_actors.backend.lifecycle import LifecyclePolicy
 from vmcp_actors.config.spec import BackendSpec, RuntimeConfig
 from vmcp_actors.errors import VmcpError
-from vmcp_actors.health.actor import BuildFinalStatus, Refresh, StatusCell
+from vmcp_actors.health.actor import StatusCell
+from vmcp_actors.health.messages import BuildFinalStatus, Refresh
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.base import Reporter, Shutdown

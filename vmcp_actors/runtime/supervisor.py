@@ -43,15 +43,8 @@ from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecyclePolicy, State
 from vmcp_actors.config.spec import BackendSpec
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.health.actor import (
-    AddBackend,
-    BackendGaveUp,
-    HealthActor,
-    Refresh,
-    RemoveBackend,
-    ReplaceBackendRef,
-    StatusCell,
-)
+from vmcp_actors.health.actor import HealthActor, StatusCell
+from vmcp_actors.health.messages import AddBackend, BackendGaveUp, Refresh, RemoveBackend, ReplaceBackendRef
 from vmcp_actors.health.rules import HealthConfig
 from vmcp_actors.health.state import BackendHealthState
 from vmcp_actors.health.status_builder import BackendView
