@@ -119,7 +119,8 @@ def test_a_lost_session_is_unhealthy_at_once_without_waiting_for_the_threshold(w
     status = world.sink.writes[-1]
     assert status.phase is Phase.DEGRADED
     backend = status.backend("b")
-    assert backend is not None and backend.status == "unavailable"
+    assert backend is not None
+    assert backend.status == "unavailable"
 
 
 def test_a_new_session_is_probed_at_once_then_every_interval_from_the_probe_start(world: World) -> None:
@@ -150,12 +151,14 @@ def test_probe_failures_count_up_to_the_threshold_then_recover_through_degraded(
         world.settle()
         world.answer("a", ok=False)
         backend = world.sink.writes[-1].backend("a")
-        assert backend is not None and backend.status == expected
+        assert backend is not None
+        assert backend.status == expected
     world.scheduler.advance(30.0)
     world.settle()
     world.answer("a")
     backend = world.sink.writes[-1].backend("a")
-    assert backend is not None and backend.status == "degraded"  # recovering, for one interval
+    assert backend is not None
+    assert backend.status == "degraded"  # recovering, for one interval
     world.scheduler.advance(30.0)
     world.settle()
     world.answer("a")
@@ -169,7 +172,8 @@ def test_a_slow_probe_is_degraded(world: World) -> None:
     world.settle()
     world.answer("a", latency=6.0)
     backend = world.sink.writes[-1].backend("a")
-    assert backend is not None and backend.status == "degraded"
+    assert backend is not None
+    assert backend.status == "degraded"
 
 
 def test_removed_backends_leave_the_status_at_once(world: World) -> None:

@@ -41,7 +41,7 @@ __all__ = ["echo_stdio_command", "mcp_servers"]  # fixtures used by the tests be
 FAST = FailureHandling(
     health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
 )
-RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
+RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
 
 
 def stored(api: client.ApiClient, namespace: str) -> dict[str, Any]:

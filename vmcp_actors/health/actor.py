@@ -30,6 +30,7 @@ from vmcp_actors.actorkit.timers import Scheduler, Timer
 from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import State
+from vmcp_actors.config.spec import DEFAULT_STATUS_REPORTING_INTERVAL
 from vmcp_actors.health.messages import (
     AddBackend,
     BackendGaveUp,
@@ -49,12 +50,9 @@ from vmcp_actors.health.status_builder import BackendView, build_status
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import Reporter
 
-__all__ = ["DEFAULT_STATUS_INTERVAL", "HealthActor", "StatusCell", "lifecycle_signal", "probe_result"]
+__all__ = ["HealthActor", "StatusCell", "lifecycle_signal", "probe_result"]
 
 log = logging.getLogger(__name__)
-
-#: The toolhive default for statusReportingInterval.
-DEFAULT_STATUS_INTERVAL: Final = 30.0
 
 #: Every message the health actor handles.
 HealthMessage = (
@@ -132,7 +130,7 @@ class HealthActor(GuardedActor):
         *,
         scheduler: Scheduler,
         config: HealthConfig | None = None,
-        status_interval: float = DEFAULT_STATUS_INTERVAL,
+        status_interval: float = DEFAULT_STATUS_REPORTING_INTERVAL,
         initial_wait: float = 0.0,
         cell: StatusCell | None = None,
         states: Mapping[str, BackendHealthState] | None = None,
