@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
+from testkit.processes import child_pids
+from tests.servers.fixtures import RunningServer, ServerFactory
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.actor import BackendSnapshot

@@ -141,7 +141,7 @@ class HealthActor(GuardedActor):
         self._scheduler = scheduler
         self._config = config or HealthConfig()
         self._status_interval = status_interval
-        self.cell = cell or StatusCell()
+        self._cell = cell or StatusCell()
         self._tracked: dict[str, _Tracked] = {}
         # Health states survive a restart of this actor: the supervisor hands over the
         # dead actor's (immutable) states, so no backend starts over from "unknown", and
@@ -331,11 +331,11 @@ class HealthActor(GuardedActor):
             name: attrs.evolve(t.view, state=None if waiting else self.states.get(name))
             for name, t in self._tracked.items()
         }
-        previous = self.cell.value
+        previous = self._cell.value
         status = build_status(views, None, self._scheduler.clock.now(), previous=previous)
         if force or not status.same_content(previous):
-            self.cell.value = status
+            self._cell.value = status
             if previous is None or previous.phase is not status.phase:
                 log.info("vmcp phase=%s message=%r", status.phase.value, status.message)
             self._reporter.report_status(status)
-        return self.cell.value or status
+        return self._cell.value or status
