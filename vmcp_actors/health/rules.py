@@ -1,4 +1,4 @@
-"""Backend health rules as pure values: configuration, probe outcomes, circuit breaker, tracker.
+"""Backend health rules as pure transitions: each probe result or session event folds into the tracker.
 
 These follow toolhive's vMCP health monitor (``pkg/vmcp/health``: ``checker.go``,
 ``status.go``, ``circuit_breaker.go``) rule for rule, so a backend is classified here
@@ -12,8 +12,10 @@ every rule is tested by stepping numbers.
 
 One addition over toolhive: :func:`apply_lifecycle` lets the backend actor's session
 events (connected, lost, needs auth) move the status at once instead of waiting for
-the next probes to cross the unhealthy threshold.  The status builder (phase,
-messages, conditions) lives in :mod:`vmcp_actors.health.status_builder`.
+the next probes to cross the unhealthy threshold.  The values they fold live beside
+them: the tracker in :mod:`~vmcp_actors.health.state`, probe outcomes in
+:mod:`~vmcp_actors.health.probes`, the breaker in :mod:`~vmcp_actors.health.circuit_breaker`;
+the status builder (phase, messages, conditions) in :mod:`~vmcp_actors.health.status_builder`.
 """
 
 from __future__ import annotations
