@@ -25,7 +25,7 @@ from testkit.control_plane import ControlPlane, iter_manifests, poll_until, raw_
 from testkit.project import DEPLOY_DIR, create_vmcp, get_vmcp
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.errors import KubernetesNotFoundError, KubernetesPermissionError
-from vmcp_actors.health.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
+from vmcp_actors.model.conditions import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
 from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.base import LoggingReporter

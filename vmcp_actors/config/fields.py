@@ -12,6 +12,7 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from vmcp_actors.errors import ValidationError
@@ -20,6 +21,7 @@ __all__ = [
     "FILE_FIELD",
     "ROOT_FIELD",
     "attempt",
+    "check_aware",
     "check_count",
     "check_seconds",
     "describe",
@@ -107,3 +109,9 @@ def check_count(field: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValidationError(field, f"must be >= {minimum}, got {value}", value)
     return value
+
+
+def check_aware(field: str, value: datetime | None) -> None:
+    """Reject a naive timestamp: every stamp the status reports must say its time zone."""
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        raise ValidationError(field, "must be a timezone-aware datetime", value)

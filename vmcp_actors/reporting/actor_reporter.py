@@ -37,7 +37,7 @@ import attrs
 import pykka
 
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.actorkit.guard import CrashForTest, GuardedActor, tell_quietly
+from vmcp_actors.actorkit.guard import GuardedActor, _InjectedCrash, tell_quietly
 from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler, Timer
 from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
 from vmcp_actors.model.status import Status
@@ -397,7 +397,7 @@ class ActorReporter:
     def crash_actor_for_test(self, error: Exception) -> None:
         """Make the actor fail inside pykka (outside our guard), as a bug would."""
         if self._actor_ref is not None:
-            self._actor_ref.tell(CrashForTest(error))
+            self._actor_ref.tell(_InjectedCrash(error))
 
     # ------------------------------------------------------------------ internals
 
