@@ -27,20 +27,38 @@ from vmcp_actors.leadership.election import (
     observed_leader,
     transition,
 )
+from vmcp_actors.leadership.event_series import (
+    EventSeriesError,
+    Occurrence,
+    Reason,
+    RecorderState,
+    SeriesPolicy,
+    flush,
+    initial_recorder,
+    record,
+)
 
 __all__ = [
     "ElectorState",
+    "EventSeriesError",
     "LeaderElectionConfig",
     "LeaderElectionConfigError",
     "LeaseRecord",
     "Now",
+    "Occurrence",
     "Phase",
+    "Reason",
+    "RecorderState",
+    "SeriesPolicy",
     "finished",
+    "flush",
     "holder_identity",
     "identity_base",
+    "initial_recorder",
     "initial_state",
     "is_leading",
     "lease_name",
     "observed_leader",
+    "record",
     "transition",
 ]
