@@ -25,6 +25,12 @@ Checked at every simulated instant at which anything happens:
   Release it explains, no Tick is ever scheduled in the past, and every committed Lease
   counts holder changes in ``leaseTransitions``.
 
+Deliberate bugs the machine was checked to catch: judging expiry by the remote
+``renewTime`` against the local wall clock (two leaders, once clocks are 5+ s apart);
+no stop at the renew deadline (two leaders, once the leader is cut off); restarting the
+lease on every observation instead of every new version (liveness); a candidate that
+waits for its next poll after seeing a release; StoppedLeading after the Release.
+
 Example-based tests of each rule and of the config validation follow the machine.
 """
 
