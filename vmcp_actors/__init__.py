@@ -28,9 +28,10 @@ from vmcp_actors.model.status import (
     encode_status,
 )
 from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterStats
-from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, Reporter, Shutdown, TeeReporter
 from vmcp_actors.reporting.factory import new_reporter
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.reporting.protocol import Reporter, Shutdown
+from vmcp_actors.reporting.sinks import FileReporter, LoggingReporter, NoOpReporter, TeeReporter
 from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
 
 __all__ = [

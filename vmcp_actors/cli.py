@@ -26,7 +26,8 @@ from vmcp_actors.backend.lifecycle import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_B
 from vmcp_actors.config.spec import RuntimeConfig, parse_duration
 from vmcp_actors.errors import VmcpError
 from vmcp_actors.model.status import Status, encode_status
-from vmcp_actors.reporting.base import FileReporter, Reporter, TeeReporter
+from vmcp_actors.reporting.protocol import Reporter
+from vmcp_actors.reporting.sinks import FileReporter, TeeReporter
 from vmcp_actors.runtime.runtime import Runtime
 
 __all__ = ["main", "render_table"]

@@ -15,7 +15,7 @@ from vmcp_actors.actorkit.timers import ManualScheduler
 from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
 from vmcp_actors.model.status import Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import Shutdown
+from vmcp_actors.reporting.protocol import Shutdown
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FAST = Backoff(initial=0.005, maximum=0.02, factor=2.0, jitter=0.1)

@@ -28,9 +28,10 @@ from vmcp_actors.errors import KubernetesNotFoundError, KubernetesPermissionErro
 from vmcp_actors.health.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
 from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import LoggingReporter
 from vmcp_actors.reporting.factory import new_reporter
-from vmcp_actors.reporting.kubernetes.reporter import GROUP, PLURAL, VERSION, K8sReporter, desired_status
+from vmcp_actors.reporting.kubernetes.mapping import GROUP, PLURAL, VERSION, desired_status
+from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.reporting.sinks import LoggingReporter
 
 RUNTIME_SA = "vmcp-actors"
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -174,7 +175,7 @@ def test_status_is_written_read_back_and_shown_in_printer_columns(
         ("BackendsDiscovered", "True", generation),
         ("Degraded", "True", generation),
     ]
-    assert reporter.requests_made == {"get": 1, "update": 1}
+    assert reporter.stats().requests == {"get": 1, "update": 1}
 
     table = raw_request(
         admin_api, "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}", headers={"Accept": TABLE_ACCEPT}
@@ -186,7 +187,7 @@ def test_status_is_written_read_back_and_shown_in_printer_columns(
 
     # A second, different status is one PUT on the kept object: no GET before it.
     reporter.report_status(runtime_status(2, ready=ConditionStatus.FALSE, phase=Phase.FAILED, backends=0))
-    assert reporter.requests_made == {"get": 1, "update": 2}
+    assert reporter.stats().requests == {"get": 1, "update": 2}
     status = get_vmcp(admin_api, namespace)["status"]
     assert status["phase"] == "Failed"
     assert "backendCount" not in status and "discoveredBackends" not in status  # omitempty clears them
@@ -502,7 +503,7 @@ def test_the_same_status_1000_times_is_written_once(
     for _ in range(1000):
         sink.report_status(runtime_status(1))  # equal content, a fresh object each time
     assert get_vmcp(admin_api, namespace)["metadata"]["resourceVersion"] == written
-    assert sink.requests_made == {"get": 1, "update": 1}
+    assert sink.stats().requests == {"get": 1, "update": 1}
     assert sink.stats().skipped_unchanged == 1000
 
     reporter = actor_reporters(sink)
@@ -510,7 +511,7 @@ def test_the_same_status_1000_times_is_written_once(
         reporter.report_status(runtime_status(1))
     reporter.wait_idle()
     assert get_vmcp(admin_api, namespace)["metadata"]["resourceVersion"] == written
-    assert sink.requests_made == {"get": 1, "update": 1}
+    assert sink.stats().requests == {"get": 1, "update": 1}
 
 
 def test_an_old_cache_is_reread_so_a_reassert_repairs_an_overwritten_status(
@@ -531,10 +532,10 @@ def test_an_old_cache_is_reread_so_a_reassert_repairs_an_overwritten_status(
     put_status(admin_api, obj, {**obj["status"], "phase": "Pending", "message": "overwritten by someone"})
 
     sink.report_status(runtime_status(1))
-    assert sink.requests_made == {"get": 1, "update": 1}, "a fresh cache is trusted"
+    assert sink.stats().requests == {"get": 1, "update": 1}, "a fresh cache is trusted"
     now[0] = 31.0
     sink.report_status(runtime_status(1))
-    assert sink.requests_made == {"get": 2, "update": 2}
+    assert sink.stats().requests == {"get": 2, "update": 2}
     assert get_vmcp(admin_api, namespace)["status"]["message"] == "status #1"
 
 

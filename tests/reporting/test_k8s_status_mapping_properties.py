@@ -26,7 +26,7 @@ from vmcp_actors.model.status import (
     format_time,
     parse_time,
 )
-from vmcp_actors.reporting.kubernetes.reporter import RUNTIME_CONDITION_TYPES, desired_status
+from vmcp_actors.reporting.kubernetes.mapping import RUNTIME_CONDITION_TYPES, desired_status
 
 RUNTIME_FIELDS = {"phase", "message", "backendCount", "discoveredBackends", "observedGeneration", "conditions"}
 

@@ -12,7 +12,8 @@ import pytest
 
 from vmcp_actors.errors import ShutdownTimeoutError
 from vmcp_actors.model.status import DiscoveredBackend, Phase, Status, decode_status
-from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, OnceShutdown, Reporter
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter
+from vmcp_actors.reporting.sinks import FileReporter, LoggingReporter, NoOpReporter
 
 T0 = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 

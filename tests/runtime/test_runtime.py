@@ -16,7 +16,7 @@ from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.lifecycle import LifecyclePolicy, State
 from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
 from vmcp_actors.model.status import Phase, Status, decode_status
-from vmcp_actors.reporting.base import FileReporter
+from vmcp_actors.reporting.sinks import FileReporter
 from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
 from vmcp_actors.runtime.supervisor import RestartPolicy
 

@@ -41,7 +41,7 @@ from vmcp_actors.health.rules import (
 )
 from vmcp_actors.health.status_builder import BackendView, build_status
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.base import Reporter
+from vmcp_actors.reporting.protocol import Reporter
 
 __all__ = [
     "AddBackend",

@@ -41,7 +41,7 @@ from vmcp_actors.actorkit.guard import CrashForTest, GuardedActor, tell_quietly
 from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler, Timer
 from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.base import OnceShutdown, Reporter, Shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown
 
 __all__ = ["DEFAULT_RETRY_BACKOFF", "ActorReporter", "ReporterStats"]
 

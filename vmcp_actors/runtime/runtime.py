@@ -39,7 +39,7 @@ from vmcp_actors.errors import VmcpError
 from vmcp_actors.health.actor import BuildFinalStatus, Refresh, StatusCell
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import Reporter, Shutdown
+from vmcp_actors.reporting.protocol import Reporter, Shutdown
 from vmcp_actors.runtime.supervisor import (
     AddBackendCommand,
     BackendBoard,

@@ -54,7 +54,7 @@ from vmcp_actors.health.actor import (
 )
 from vmcp_actors.health.rules import BackendHealthState, HealthConfig
 from vmcp_actors.health.status_builder import BackendView
-from vmcp_actors.reporting.base import Reporter
+from vmcp_actors.reporting.protocol import Reporter
 
 __all__ = [
     "AddBackendCommand",
