@@ -27,7 +27,8 @@ from vmcp_actors.model.status import (
     decode_status,
     encode_status,
 )
-from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterStats
+from vmcp_actors.reporting.actor_reporter import ActorReporter
+from vmcp_actors.reporting.coalescing import ReporterStats
 from vmcp_actors.reporting.factory import new_reporter
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 from vmcp_actors.reporting.protocol import Reporter, Shutdown

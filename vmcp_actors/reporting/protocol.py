@@ -10,6 +10,7 @@ timer for the newest status instead of blocking inside the sink with an older on
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -17,7 +18,9 @@ from typing import Protocol, runtime_checkable
 from vmcp_actors.errors import ShutdownTimeoutError
 from vmcp_actors.model.status import Status
 
-__all__ = ["OnceShutdown", "Reporter", "Shutdown", "Throttled", "no_shutdown"]
+__all__ = ["OnceShutdown", "Reporter", "Shutdown", "Throttled", "no_shutdown", "ready_in"]
+
+log = logging.getLogger(__name__)
 
 
 class Shutdown(Protocol):
@@ -48,6 +51,21 @@ class Throttled(Protocol):
     def ready_in(self) -> float:
         """Seconds until a write would go out without waiting; 0 when it would go now."""
         ...
+
+
+def ready_in(sink: object) -> float:
+    """Seconds ``sink`` asks to wait before the next write: 0 unless it is :class:`Throttled`.
+
+    A throttled sink whose ``ready_in`` fails is written to anyway (the failure is
+    logged): a broken rate limiter must not stop the status from being reported.
+    """
+    if not isinstance(sink, Throttled):
+        return 0.0
+    try:
+        return max(float(sink.ready_in()), 0.0)
+    except Exception:
+        log.exception("status sink %s: ready_in() failed; writing anyway", type(sink).__name__)
+        return 0.0
 
 
 class OnceShutdown:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from vmcp_actors.model.status import Status, encode_status
-from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown, Throttled, no_shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown, no_shutdown, ready_in
 
 __all__ = ["FileReporter", "LoggingReporter", "NoOpReporter", "TeeReporter"]
 
@@ -91,7 +91,7 @@ class TeeReporter:
 
     def ready_in(self) -> float:
         """The longest wait any throttled sink asks for (see ``ActorReporter``)."""
-        return max((sink.ready_in() for sink in self.sinks if isinstance(sink, Throttled)), default=0.0)
+        return max((ready_in(sink) for sink in self.sinks), default=0.0)
 
     def start(self) -> Shutdown:
         """Start every sink; the shutdown stops each in turn."""
