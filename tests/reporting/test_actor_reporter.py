@@ -160,7 +160,12 @@ def test_shutdown_flushes_the_pending_status(started: tuple[ActorReporter, Shutd
     assert sink.entered.wait(5)
     reporter.report_status(status(2))
     done = threading.Event()
-    thread = threading.Thread(target=lambda: (shutdown(5.0), done.set()))
+
+    def shut_down() -> None:
+        shutdown(5.0)
+        done.set()
+
+    thread = threading.Thread(target=shut_down)
     thread.start()
     assert not done.wait(0.05)  # still flushing: the sink is blocked
     sink.unblock()

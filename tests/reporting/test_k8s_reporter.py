@@ -9,6 +9,7 @@ an unchanged status.  Waiting is done on the API (poll with a deadline) or on th
 
 from __future__ import annotations
 
+import functools
 import logging
 import statistics
 import threading
@@ -190,7 +191,8 @@ def test_status_is_written_read_back_and_shown_in_printer_columns(
     assert reporter.stats().requests == {"get": 1, "update": 2}
     status = get_vmcp(admin_api, namespace)["status"]
     assert status["phase"] == "Failed"
-    assert "backendCount" not in status and "discoveredBackends" not in status  # omitempty clears them
+    assert "backendCount" not in status  # omitempty clears them
+    assert "discoveredBackends" not in status
     table = raw_request(
         admin_api, "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}", headers={"Accept": TABLE_ACCEPT}
     ).json()
@@ -325,7 +327,7 @@ def test_concurrent_writer_keeps_its_fields_and_the_reporter_converges(
                 # Let a write land now and then, so the two writers' writes interleave. Waiting on the
                 # API server (not on the actor going idle) makes this deterministic: a write that hit
                 # conflicts is retried on a timer, and the actor is idle meanwhile.
-                wait_for(lambda status=status: shows(admin_api, namespace, status), f"status #{index}")
+                wait_for(functools.partial(shows, admin_api, namespace, status), f"status #{index}")
         wait_for(lambda: shows(admin_api, namespace, statuses[-1]), "the reporter's last status")
         elapsed = time.monotonic() - started
         # The writer keeps going after the reporter is done: nothing of ours may be lost.
@@ -412,7 +414,8 @@ def test_rbac_as_the_runtime_service_account(
     pending = runtime_status(3)
     reporter.report_status(pending)
     failed = wait_for(lambda: reporter.stats() if reporter.stats().failed_attempts >= 2 else None, "retries")
-    assert "KubernetesPermissionError" in failed.last_error and "virtualmcpservers/status" in failed.last_error
+    assert "KubernetesPermissionError" in failed.last_error
+    assert "virtualmcpservers/status" in failed.last_error
     assert get_vmcp(admin_api, namespace)["status"]["message"] == "status #1"
     control_plane.apply_manifest(DEPLOY_DIR / "rbac" / "role.yaml", namespace=namespace)
     wait_for(lambda: shows(admin_api, namespace, pending), "the pending status after the Role is restored")
@@ -475,7 +478,8 @@ def test_api_server_outage_never_blocks_and_the_latest_status_lands(
         assert statistics.median(durations) < 1e-4, f"report_status took {statistics.median(durations):.6f}s"
         assert max(durations) < 0.25, f"report_status blocked for {max(durations):.3f}s while the API server was down"
         failing = reporter.stats()
-        assert failing.pending and "KubernetesTransientError" in failing.last_error
+        assert failing.pending
+        assert "KubernetesTransientError" in failing.last_error
     finally:
         control_plane.start_apiserver()
 

@@ -103,7 +103,7 @@ def test_file_reporter_readers_never_see_a_torn_file(tmp_path: Path) -> None:
 def test_file_reporter_leaves_no_temp_file_when_writing_fails(tmp_path: Path) -> None:
     target = tmp_path / "status.json"
     target.mkdir()  # renaming a file over a directory fails
-    with pytest.raises(OSError):
+    with pytest.raises(IsADirectoryError):
         FileReporter(target).report_status(big_status(1))
     assert list(tmp_path.iterdir()) == [target]
 
