@@ -15,6 +15,7 @@ from vmcp_actors.actorkit.timers import ManualScheduler
 from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
 from vmcp_actors.model.status import Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
+from vmcp_actors.reporting.coalescing import DEFAULT_RETRY_BACKOFF
 from vmcp_actors.reporting.protocol import Shutdown
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -107,7 +108,7 @@ def test_a_failed_write_is_retried_after_a_jittered_backoff(
     assert sink.attempts == 1
     delay = scheduler.next_due()
     assert delay is not None
-    assert 0.1 <= delay <= 0.12  # DEFAULT_RETRY_BACKOFF: 100 ms plus up to 20 % jitter
+    assert DEFAULT_RETRY_BACKOFF.initial <= delay <= DEFAULT_RETRY_BACKOFF.initial * (1 + DEFAULT_RETRY_BACKOFF.jitter)
     sink.failing = False
     scheduler.advance(delay)
     sink.wait_for(lambda s: len(s.writes) == 1)
@@ -131,8 +132,8 @@ def test_retries_back_off_exponentially_up_to_the_cap_without_busy_looping(
         delays.append(delay)
         scheduler.advance(delay)
     assert delays == sorted(delays)
-    assert delays[-1] == 30.0
-    assert all(d <= 30.0 for d in delays)
+    assert delays[-1] == DEFAULT_RETRY_BACKOFF.maximum
+    assert all(d <= DEFAULT_RETRY_BACKOFF.maximum for d in delays)
 
 
 def test_a_newer_status_replaces_the_one_being_retried(

@@ -2,12 +2,10 @@ r"""``ActorReporter``: any sink made non-blocking, serialised, coalesced, retrie
 
 What toolhive's ``Reporter`` interface only documents, this does:
 
-* **Coalesce at the sender.**  ``report_status`` drops the status into a one-slot
-  mailbox (latest wins) and wakes the actor only when no wake-up is already on its way.
-  A burst of a hundred thousand updates costs a hundred thousand slot writes and a
-  handful of pykka ``tell``\ s, not a hundred thousand envelopes in an inbox.
-* **Serialise.**  Only the actor thread calls the sink, so writes happen one at a time
-  and in order.
+* **Coalesce at the sender** (:mod:`~vmcp_actors.reporting.mailslot`): a burst of a
+  hundred thousand updates costs as many slot writes and a handful of pykka ``tell``\ s,
+  not a hundred thousand envelopes in an inbox.
+* **Serialise.**  Only the actor thread calls the sink: one write at a time, in order.
 * **Decide purely.**  Whether to skip an unchanged status, wait for a throttled sink,
   write, or retry after a capped jittered backoff is decided by
   :func:`vmcp_actors.reporting.coalescing.step`; the actor only feeds it what happened
@@ -241,8 +239,6 @@ class ActorReporter:
         self._shutdown: OnceShutdown | None = None
         self._restarts = 0
 
-    # ------------------------------------------------------------------ Reporter API
-
     def start(self) -> Shutdown:
         """Start the sink and the actor; calling it again returns the same shutdown."""
         with self._lock:
@@ -273,8 +269,6 @@ class ActorReporter:
             except pykka.ActorDeadError:
                 self._respawn_locked("actor found dead on report")
 
-    # ------------------------------------------------------------------ inspection
-
     def stats(self) -> ReporterStats:
         """A consistent snapshot of the counters (``received`` counts the sender side)."""
         snapshot = self._state.stats()
@@ -303,8 +297,6 @@ class ActorReporter:
         """Make the actor fail inside pykka (outside our guard), as a bug would."""
         if self._actor_ref is not None:
             self._actor_ref.tell(CrashForTest(error))
-
-    # ------------------------------------------------------------------ internals
 
     def _publish_state(self, state: CoalescerState) -> None:
         self._state = state

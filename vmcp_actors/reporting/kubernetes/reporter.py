@@ -14,8 +14,8 @@ makes it expensive and opaque:
   sent.  The kept object is trusted for at most ``cache_ttl`` seconds, so a deliberate
   re-assert (``ActorReporter(resend_unchanged_after=...)``) still repairs a status that
   someone overwrote.
-* **A client-side rate limit** like client-go's (5 QPS, burst 10 by default), which the
-  Python client does not have.
+* **A client-side rate limit** like client-go's, with its defaults
+  (:mod:`~vmcp_actors.reporting.kubernetes.ratelimit`), which the Python client does not have.
 * **Errors that say what to fix** (:mod:`~vmcp_actors.reporting.kubernetes.errors`), all
   raised from :meth:`K8sReporter.report_status`; wrapped in an
   :class:`~vmcp_actors.reporting.actor_reporter.ActorReporter` they are retried with backoff, the
