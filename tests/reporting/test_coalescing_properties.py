@@ -11,7 +11,7 @@ after every event, whatever the interleaving:
   passed since the first when the second was decided;
 * one write at a time, at most one timer, and a stale timer changes nothing;
 * each retry waits the backoff for its attempt: at least the un-jittered delay, never
-  more than the cap, attempts counted since the last success;
+  more than the cap, attempts counted since the last success (or skip);
 * the counters balance: every status taken is written, skipped, coalesced or still unwritten;
 * a flush with a healthy sink completes at once and leaves the latest report written,
   and a flush is only ever reported done when nothing is left unwritten.
@@ -90,7 +90,10 @@ class Shell:
     def feed(self, event: Event) -> None:
         events = [event]
         while events:
+            skipped = self.state.skipped_unchanged
             self.state, effects = step(self.state, events.pop(0), Now(self.now, self.sink_ready_in), self.policy)
+            if self.state.skipped_unchanged > skipped:
+                self.failures_since_success = 0  # the sink already says it: the failing streak is moot
             for effect in effects:
                 outcome = self.perform(effect)
                 if outcome is not None:
@@ -214,20 +217,25 @@ class CoalescingMachine(RuleBasedStateMachine):
             assert shell.written, "nothing written although statuses were reported"
             assert shell.written[-1].status.same_content(shell.reports[-1])
 
-    @rule(slot_taken=st.booleans())
-    def crash(self, slot_taken: bool) -> None:
-        """The actor dies: its replacement starts from ``after_crash``; the unwritten status is requeued."""
+    @rule(newer_waiting=st.booleans(), content=st.integers(0, 2))
+    def crash(self, newer_waiting: bool, content: int) -> None:
+        """The actor dies and its replacement starts from ``after_crash``, taking what the slot holds.
+
+        The unwritten status goes back into the slot, unless a newer report already waits
+        there; either way the replacement's first wake-up takes the slot's content.
+        """
         shell = self.shell
         unwritten = shell.state.unwritten
-        requeued = unwritten is not None and not slot_taken
-        shell.state = shell.state.after_crash(requeued=requeued)
+        shell.state = shell.state.after_crash(requeued=unwritten is not None and not newer_waiting)
         shell.timers.clear()
         shell.held = None
         shell.awaiting = False
         shell.failures_since_success = 0
-        if requeued:
-            assert unwritten is not None
-            shell.feed(Offered(unwritten))
+        in_slot = unwritten
+        if newer_waiting:
+            in_slot = report(content, len(shell.reports))
+            shell.reports.append(in_slot)
+        shell.feed(Offered(in_slot))
 
     @invariant()
     def writes_are_an_ordered_subsequence_of_reports(self) -> None:
