@@ -195,13 +195,14 @@ class CoalescerState:
     """Everything the reporter knows, plus the counters it publishes.
 
     ``pending`` is the newest status not yet handed to the sink; ``in_flight`` the one
-    handed to it whose outcome is awaited (a failed one becomes pending again unless a
-    newer one took its place); ``timer`` the outstanding timer's id (``None`` when no
+    handed to it (at ``in_flight_since``) whose outcome is awaited (a failed one becomes
+    pending again unless a newer one took its place); ``timer`` the outstanding timer's id (``None`` when no
     timer is wanted); ``attempt`` the consecutive failures so far.
     """
 
     pending: Status | None = None
     in_flight: Status | None = None
+    in_flight_since: float = 0.0
     last_written: Status | None = None
     last_written_at: float | None = None
     attempt: int = 0
@@ -312,7 +313,7 @@ def _advance(state: CoalescerState, now: Now, policy: CoalescingPolicy) -> _Step
     if now.sink_ready_in > 0:
         state, timer = _start_timer(state)
         return state, (WaitForSink(timer, now.sink_ready_in),)
-    return attrs.evolve(state, pending=None, in_flight=pending), (Write(pending),)
+    return attrs.evolve(state, pending=None, in_flight=pending, in_flight_since=now.monotonic), (Write(pending),)
 
 
 def _resend_due(state: CoalescerState, now: Now, policy: CoalescingPolicy) -> bool:
@@ -339,7 +340,9 @@ def _succeeded(state: CoalescerState, now: Now, policy: CoalescingPolicy) -> _St
         state,
         in_flight=None,
         last_written=written,
-        last_written_at=now.monotonic,
+        # When the write was decided, so a re-assert keeps the cadence of the reports
+        # that trigger it rather than drifting by the sink's latency each time.
+        last_written_at=state.in_flight_since,
         attempt=0,
         written=state.written + 1,
         last_error="",
