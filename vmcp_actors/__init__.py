@@ -41,10 +41,12 @@ if TYPE_CHECKING:
         Phase,
         Status,
     )
-    from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterStats
-    from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, Reporter, Shutdown, TeeReporter
+    from vmcp_actors.reporting.actor_reporter import ActorReporter
+    from vmcp_actors.reporting.coalescing import ReporterStats
     from vmcp_actors.reporting.factory import new_reporter
     from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+    from vmcp_actors.reporting.protocol import Reporter, Shutdown
+    from vmcp_actors.reporting.sinks import FileReporter, LoggingReporter, NoOpReporter, TeeReporter
     from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
     from vmcp_actors.runtime.supervision import RestartPolicy
 
@@ -82,20 +84,20 @@ _EXPORTS: Final = {
         "Phase",
         "Status",
     ),
-    "vmcp_actors.reporting.actor_reporter": (
-        "ActorReporter",
-        "ReporterStats",
+    "vmcp_actors.reporting.actor_reporter": ("ActorReporter",),
+    "vmcp_actors.reporting.coalescing": ("ReporterStats",),
+    "vmcp_actors.reporting.factory": ("new_reporter",),
+    "vmcp_actors.reporting.kubernetes.reporter": ("K8sReporter",),
+    "vmcp_actors.reporting.protocol": (
+        "Reporter",
+        "Shutdown",
     ),
-    "vmcp_actors.reporting.base": (
+    "vmcp_actors.reporting.sinks": (
         "FileReporter",
         "LoggingReporter",
         "NoOpReporter",
-        "Reporter",
-        "Shutdown",
         "TeeReporter",
     ),
-    "vmcp_actors.reporting.factory": ("new_reporter",),
-    "vmcp_actors.reporting.kubernetes.reporter": ("K8sReporter",),
     "vmcp_actors.runtime.runtime": (
         "Runtime",
         "RuntimeStoppedError",

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
     from vmcp_actors.backend.snapshot import BackendSnapshot
     from vmcp_actors.model.status import Status
-    from vmcp_actors.reporting.base import Reporter
+    from vmcp_actors.reporting.protocol import Reporter
     from vmcp_actors.runtime.runtime import Runtime
 
 __all__ = ["main", "reconnect_policy", "render_table"]
@@ -167,8 +167,8 @@ def reconnect_policy(example: bool) -> LifecyclePolicy:
 
 
 def _reporter(status_file: str | None) -> Reporter:
-    from vmcp_actors.reporting.base import FileReporter, TeeReporter
     from vmcp_actors.reporting.factory import new_reporter
+    from vmcp_actors.reporting.sinks import FileReporter, TeeReporter
 
     base = new_reporter()
     if status_file is None:

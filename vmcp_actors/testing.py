@@ -55,4 +55,6 @@ def crash_health(runtime: Runtime, error: Exception) -> None:
 
 def crash_reporter(reporter: ActorReporter, error: Exception) -> None:
     """Crash the actor behind an :class:`ActorReporter` (if it has been started)."""
-    reporter.crash_actor_for_test(error)
+    ref = reporter._actor_ref  # noqa: SLF001 - the reporter's one test hook
+    if ref is not None:
+        inject_crash(ref, error)

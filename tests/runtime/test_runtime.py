@@ -23,7 +23,7 @@ from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.model.codec import decode_status
 from vmcp_actors.model.status import Phase, Status
-from vmcp_actors.reporting.base import FileReporter
+from vmcp_actors.reporting.sinks import FileReporter
 from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
 from vmcp_actors.runtime.supervision import RestartPolicy
 from vmcp_actors.testing import crash_backend, crash_health

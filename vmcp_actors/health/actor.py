@@ -49,7 +49,7 @@ from vmcp_actors.health.rules import apply_lifecycle, apply_probe, record_revisi
 from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView, build_status
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.base import Reporter
+from vmcp_actors.reporting.protocol import Reporter
 
 __all__ = ["HealthActor", "StatusCell", "lifecycle_signal", "probe_result"]
 

@@ -48,7 +48,7 @@ from vmcp_actors.health.messages import BuildFinalStatus, Refresh
 from vmcp_actors.health.probe_schedule import initial_wait
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import Reporter, Shutdown
+from vmcp_actors.reporting.protocol import Reporter, Shutdown
 from vmcp_actors.runtime.messages import (
     AddBackendCommand,
     BackendActorQuery,

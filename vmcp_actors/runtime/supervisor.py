@@ -43,7 +43,7 @@ from vmcp_actors.health.actor import HealthActor, StatusCell
 from vmcp_actors.health.messages import AddBackend, BackendGaveUp, Refresh, RemoveBackend, ReplaceBackendRef
 from vmcp_actors.health.state import BackendHealthState
 from vmcp_actors.health.status_builder import BackendView
-from vmcp_actors.reporting.base import Reporter
+from vmcp_actors.reporting.protocol import Reporter
 from vmcp_actors.runtime.messages import (
     AddBackendCommand,
     BackendActorQuery,
