@@ -24,7 +24,9 @@ from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.actor import BackendSnapshot
 from vmcp_actors.backend.lifecycle import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_BACKOFF, LifecyclePolicy
 from vmcp_actors.config.durations import parse_duration
+from vmcp_actors.config.log_redaction import install_log_redaction
 from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.config.secret_values import SecretRedactor
 from vmcp_actors.errors import VmcpError
 from vmcp_actors.model.codec import encode_status
 from vmcp_actors.model.status import Status
@@ -173,6 +175,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     except VmcpError as exc:
         print(f"vmcp-actors: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    # Every record, whoever logs it (the SDK and its HTTP client log raw URLs and headers
+    # at DEBUG), has the config's secrets scrubbed before it is written.
+    install_log_redaction(logging.getLogger(), SecretRedactor.from_config(config))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -294,7 +294,10 @@ def test_parse_www_authenticate(header: str | None, expected: AuthChallenge | No
 
 
 def test_redact_url() -> None:
-    assert redact_url(f"https://u:{SECRET}@h.test:8443/p/mcp?t={SECRET}#f") == "https://h.test:8443/p/mcp"
+    assert (
+        redact_url(f"https://u:{SECRET}@h.test:8443/p/mcp?t={SECRET}#f")
+        == "https://<redacted>@h.test:8443/p/mcp?t=<redacted>"
+    )
     assert redact_url("http://[::1]:9/mcp") == "http://[::1]:9/mcp"
     assert redact_url("http://[::1") == "<unparseable url>"
 

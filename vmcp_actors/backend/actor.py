@@ -63,6 +63,7 @@ from vmcp_actors.backend.lifecycle import (
 )
 from vmcp_actors.backend.session import ConnectParams, McpConnection, connect
 from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.secret_values import SecretRedactor
 from vmcp_actors.errors import ValidationError
 
 __all__ = [
@@ -121,7 +122,7 @@ def snapshot_of(spec: BackendSpec, lc: Lifecycle) -> BackendSnapshot:
     return BackendSnapshot(
         name=spec.name,
         transport=str(spec.type),
-        url=spec.url or "",
+        url=spec.redacted_url or "",
         state=lc.state,
         health=lc.health,
         consecutive_failures=lc.consecutive_failures,
@@ -272,6 +273,8 @@ class BackendActor(GuardedActor):
         self._on_auth_required = on_auth_required
         self._rng = rng or random.Random()
         self._lc = initial or Lifecycle(name=spec.name, remote=spec.remote)
+        # A backend's own text (a JSON-RPC error, a 401 body) may echo the secrets it was sent.
+        self._redactor = SecretRedactor.from_specs([spec])
         self._seq = 0
         self._connecting: dict[int, _ConnectTask] = {}
         self._connections: dict[int, McpConnection] = {}
@@ -312,7 +315,7 @@ class BackendActor(GuardedActor):
         elif isinstance(message, _CloseDone):
             self._feed(Closed(message.attempt))
         elif isinstance(message, _Lost):
-            self._feed(SessionLost(message.attempt, message.failure))
+            self._feed(SessionLost(message.attempt, _scrubbed(message.failure, self._redactor)))
         elif isinstance(message, _PingDone):
             self._ping_done(message)
         elif isinstance(message, Subscribe):
@@ -401,7 +404,7 @@ class BackendActor(GuardedActor):
     def _connect_done(self, message: _ConnectDone) -> None:
         attempt = message.attempt
         self._connecting.pop(attempt, None)
-        connection, failure = _outcome(message.future)
+        connection, failure = _outcome(message.future, self._redactor)
         if attempt in self._closing:
             self._closing.discard(attempt)
             if connection is not None:
@@ -468,7 +471,7 @@ class BackendActor(GuardedActor):
         future.add_done_callback(lambda done: tell_quietly(me, _PingDone(attempt, done)))
 
     def _ping_done(self, message: _PingDone) -> None:
-        latency, failure = _outcome(message.future)
+        latency, failure = _outcome(message.future, self._redactor)
         if failure is None and latency is not None:
             self._feed(ProbeSucceeded(message.attempt, latency))
             self._reply_probe(ok=True, latency=latency)
@@ -495,6 +498,7 @@ class BackendActor(GuardedActor):
             log.error("%s: config update rejected, keeping the previous spec: %s", self.label, problems[0])
             return
         old, self._spec = self._spec, new
+        self._redactor.add(new)
         if not old.config_changed(new):
             self.cell.value = snapshot_of(new, self._lc)
             return
@@ -597,13 +601,19 @@ def _failed_future(error: BaseException) -> concurrent.futures.Future[Any]:
     return future
 
 
-def _outcome(future: concurrent.futures.Future[Any]) -> tuple[Any, Failure | None]:
-    """The result of finished I/O, or its classified failure."""
+def _outcome(future: concurrent.futures.Future[Any], redactor: SecretRedactor) -> tuple[Any, Failure | None]:
+    """The result of finished I/O, or its classified failure with the backend's secrets scrubbed."""
     if future.cancelled():
         return None, Failure(FailureKind.TRANSIENT, "the operation was cancelled")
     error = future.exception()
     if error is None:
         return future.result(), None
     if isinstance(error, BackendError):
-        return None, error.failure
-    return None, classify(error)
+        return None, _scrubbed(error.failure, redactor)
+    return None, _scrubbed(classify(error), redactor)
+
+
+def _scrubbed(failure: Failure, redactor: SecretRedactor) -> Failure:
+    """``failure`` with the configured secrets scrubbed from its message, which may quote the server."""
+    message = redactor.scrub(failure.message)
+    return failure if message == failure.message else attrs.evolve(failure, message=message)

@@ -22,7 +22,6 @@ import json
 import re
 import ssl
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import attrs
@@ -30,6 +29,8 @@ import httpx2
 import mcp_types
 import pydantic
 from mcp.shared.exceptions import MCPError
+
+from vmcp_actors.config.redaction import redact_url
 
 __all__ = [
     "AuthChallenge",
@@ -163,19 +164,6 @@ class CommandLaunchError(Exception):
         where = f" in working directory {cwd!r}" if cwd else ""
         super().__init__(f"cannot start stdio command {command!r}{where}: {reason}")
         self.__cause__ = cause
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user-info, query or fragment, which may carry credentials."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port is not None else host
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return "<unparseable url>"
 
 
 def parse_www_authenticate(header: str | None) -> AuthChallenge | None:

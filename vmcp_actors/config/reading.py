@@ -11,17 +11,24 @@ a secret.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import yaml
 
 from vmcp_actors.config.durations import parse_duration
 from vmcp_actors.config.fields import FILE_FIELD, describe, key_path, repath, show
+from vmcp_actors.config.files import MAX_CONFIG_BYTES, UnreadableFileError, read_regular_file
 from vmcp_actors.errors import ConfigError, ValidationError
 
-__all__ = ["MappingReader", "is_list", "read_document"]
+__all__ = ["MAX_YAML_VALUES", "MappingReader", "is_list", "read_document"]
+
+#: The most values (scalars, lists, mappings) a YAML document may hold once its aliases
+#: are expanded.  A config of 50 backends holds about a thousand; a nine-line "billion
+#: laughs" document expands to hundreds of millions, which every later step (validation,
+#: error messages) would have to walk.
+MAX_YAML_VALUES: Final = 100_000
 
 _T = TypeVar("_T")
 
@@ -204,9 +211,90 @@ def _file_error(source: str, message: str) -> ConfigError:
     return ConfigError([ValidationError(FILE_FIELD, message, None)], source)
 
 
+class _TooManyValuesError(Exception):
+    """The document holds more than ``MAX_YAML_VALUES`` values once aliases are expanded."""
+
+
+class _RecursiveAliasError(Exception):
+    """An alias refers to a node that contains it: the value would be infinite."""
+
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        yield from node.value
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+
+
+def _check_expanded_size(root: yaml.Node, limit: int) -> None:
+    """Refuse a node graph that expands to more than ``limit`` values, or that contains itself.
+
+    The composer returns the *same* node object for an anchor and each of its aliases,
+    so the graph is as small as the text; this walk visits every node once (memoised,
+    iteratively, so depth cannot overflow the stack) and sums what each alias would
+    expand to, stopping as soon as the total passes the limit.
+
+    Raises:
+        _TooManyValuesError: past the limit.
+        _RecursiveAliasError: an alias inside the node it refers to.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, Iterator[yaml.Node], int]] = [(root, _children(root), 1)]
+    on_path.add(id(root))
+    while stack:
+        node, children, total = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            on_path.discard(id(node))
+            sizes[id(node)] = total
+            if stack:
+                parent, parent_children, parent_total = stack[-1]
+                stack[-1] = (parent, parent_children, parent_total + total)
+                if parent_total + total > limit:
+                    raise _TooManyValuesError
+            continue
+        if id(child) in on_path:
+            raise _RecursiveAliasError
+        known = sizes.get(id(child))
+        if known is not None:
+            stack[-1] = (node, children, total + known)
+            if total + known > limit:
+                raise _TooManyValuesError
+            continue
+        on_path.add(id(child))
+        stack.append((child, _children(child), 1))
+    if sizes[id(root)] > limit:
+        raise _TooManyValuesError
+
+
+def _compose_and_construct(text: str) -> object:
+    """``yaml.load`` with the node graph's size checked between composing and constructing."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node, MAX_YAML_VALUES)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _load_yaml(text: str, source: str) -> object:
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: plain data only
+        return _compose_and_construct(text)  # a SafeLoader: plain data only
+    except _TooManyValuesError:
+        raise _file_error(
+            source,
+            f"YAML expands to more than {MAX_YAML_VALUES} values once its aliases are resolved "
+            "(an alias bomb?); write the values out or use fewer aliases",
+        ) from None
+    except _RecursiveAliasError:
+        raise _file_error(source, "YAML alias refers to a value that contains it (a recursive document)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -241,14 +329,18 @@ def read_document(path: Path, source: str) -> object:
     ``.json`` is JSON and ``.yaml``/``.yml`` YAML; other names are sniffed: a document
     starting with ``{`` or ``[`` is tried as JSON first, anything else is YAML.
 
+    Only a regular file of at most ``MAX_CONFIG_BYTES`` is read: a FIFO would block
+    forever and ``/dev/zero`` would fill memory.  A YAML document may not expand to more
+    than ``MAX_YAML_VALUES`` values through its aliases.
+
     Raises:
-        ConfigError: for a missing or unreadable file, bad encoding or a syntax error
-            (with line and column).
+        ConfigError: for a missing, unreadable, non-regular or oversized file, bad
+            encoding, a syntax error (with line and column) or an alias bomb.
     """
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise _file_error(source, f"cannot read the file: {exc.strerror or exc}") from None
+        raw = read_regular_file(path, MAX_CONFIG_BYTES)
+    except UnreadableFileError as exc:
+        raise _file_error(source, f"cannot read the file: {exc}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -82,8 +82,8 @@ DEFAULT_RESTART_POLICY: Final = RestartPolicy()
 
 
 def backend_view(spec: BackendSpec) -> BackendView:
-    """What the status shows of a configured backend."""
-    url = spec.url or f"stdio://{spec.name}"
+    """What the status shows of a configured backend (the URL without its credentials)."""
+    url = spec.redacted_url or f"stdio://{spec.name}"
     return BackendView(name=spec.name, url=url, auth_type=str(spec.auth.type) if spec.auth.configured else "")
 
 
