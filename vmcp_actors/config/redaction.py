@@ -50,6 +50,8 @@ MIN_SECRET_LENGTH: Final = 6
 UNPARSEABLE_URL: Final = "<unparseable url>"
 #: Scrubbing repeats while a replacement joins with its neighbours into a secret again.
 _MAX_SCRUB_PASSES: Final = 4
+#: The marks a truncated text ends with (``_truncate`` in failures, ``show`` in fields).
+_ELLIPSES: Final = ("...", "…")
 #: Said instead of a text that still held a secret after every pass.
 WITHHELD: Final = "<text withheld: it kept containing a secret>"
 
@@ -174,7 +176,7 @@ class Scrubber:
     Immutable once built: a new set of secrets is a new ``Scrubber``.
     """
 
-    __slots__ = ("_pattern", "secrets")
+    __slots__ = ("_ordered", "_pattern", "secrets")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         values: set[str] = set()
@@ -184,6 +186,7 @@ class Scrubber:
         self.secrets: frozenset[str] = frozenset(values)
         # Longest first, so a secret that contains another is replaced whole.
         ordered = sorted(self.secrets, key=lambda item: (-len(item), item))
+        self._ordered = tuple(ordered)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def scrub(self, text: str) -> str:
@@ -197,6 +200,22 @@ class Scrubber:
 
     def _scrub_once(self, text: str) -> str:
         if self._pattern is not None:
-            text = self._pattern.sub(REDACTED, text)
+            text = self._cut_secret_at_the_end(self._pattern.sub(REDACTED, text))
         text = redact_urls_in(text)
         return _CREDENTIAL.sub(lambda match: f"{match.group(1)}{match.group(2)}{REDACTED}", text)
+
+    def _cut_secret_at_the_end(self, text: str) -> str:
+        """Hide the start of a secret that a truncation (``...``/``…``) cut off at the end of ``text``.
+
+        Messages quoting a server are cut to a few hundred characters, and the cut can
+        fall inside an echoed token, leaving a prefix no whole-value match can find.
+        """
+        tail = next((mark for mark in _ELLIPSES if text.endswith(mark)), None)
+        if tail is None:
+            return text
+        body = text[: -len(tail)]
+        for secret in self._ordered:
+            for length in range(len(secret) - 1, MIN_SECRET_LENGTH - 1, -1):
+                if body.endswith(secret[:length]):
+                    return body[:-length] + REDACTED + tail
+        return text

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from vmcp_actors.config.auth import AuthSpec, read_token_file
+from vmcp_actors.config.auth import AuthSpec
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.redaction import Scrubber, header_secrets, url_secrets
 from vmcp_actors.errors import ValidationError
@@ -54,7 +54,7 @@ class _TokenSource:
         self._cached: tuple[object, frozenset[str]] = (None, frozenset())
 
     def current(self) -> frozenset[str]:
-        """The token's value now (empty when unset or unreadable); cheap when nothing changed."""
+        """Every value the token has had, read again if its source changed; cheap when nothing did."""
         key = self._change_key()
         cached_key, cached_value = self._cached
         if key is not None and key == cached_key:
@@ -63,8 +63,9 @@ class _TokenSource:
             token = self._auth.resolve_token(self._environ)
         except ValidationError:
             token = None
-        # Both the token and the header built from it, whose value a server may echo.
-        value = frozenset({token, f"Bearer {token}"}) if token else frozenset()
+        # Both the token and the header built from it, whose value a server may echo; the
+        # values seen before are kept, as a message about an old connection may quote them.
+        value = cached_value | ({token, f"Bearer {token}"} if token else set())
         self._cached = (key, value)
         return value
 
