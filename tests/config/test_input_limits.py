@@ -16,8 +16,8 @@ from tests.config.support import bomb, write
 from vmcp_actors.config.auth import AuthSpec
 from vmcp_actors.config.fields import FILE_FIELD
 from vmcp_actors.config.files import MAX_CONFIG_BYTES, MAX_TOKEN_FILE_BYTES
-from vmcp_actors.config.reading import MAX_YAML_VALUES
-from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.config.runtime_config import MAX_LISTED_PROBLEMS, RuntimeConfig
+from vmcp_actors.config.yaml_loading import MAX_YAML_VALUES
 from vmcp_actors.errors import ConfigError, ValidationError
 
 #: Generous: each call returns in milliseconds when it works, and a hang is what is tested.
@@ -128,7 +128,7 @@ def constructed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_an_alias_bomb_is_refused_before_anything_is_built(tmp_path: Path, text: str, constructed: list[int]) -> None:
     assert len(text.encode()) < 400
     message = file_problem(finishes(lambda: RuntimeConfig.load(write(tmp_path, "bomb.yaml", text))))
-    assert f"YAML expands to more than {MAX_YAML_VALUES} values once its aliases are resolved" in message
+    assert f"YAML holds more than {MAX_YAML_VALUES} values, counting each alias as every value it repeats" in message
     assert constructed[0] == 0
 
 
@@ -136,6 +136,43 @@ def test_a_recursive_alias_is_refused(tmp_path: Path, constructed: list[int]) ->
     message = file_problem(finishes(lambda: RuntimeConfig.load(write(tmp_path, "loop.yaml", "backends: &b [*b]\n"))))
     assert "YAML alias refers to a value that contains it" in message
     assert constructed[0] == 0
+
+
+@pytest.fixture
+def composed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the nodes PyYAML composes: the parser's work, measured without a clock."""
+    count = [0]
+    original = yaml.composer.Composer.compose_node
+
+    def counting(self: yaml.composer.Composer, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        count[0] += 1
+        return original(self, parent, index)
+
+    monkeypatch.setattr(yaml.composer.Composer, "compose_node", counting)
+    return count
+
+
+def test_a_huge_flat_document_stops_being_parsed_at_the_limit(
+    tmp_path: Path, composed: list[int], constructed: list[int]
+) -> None:
+    text = "backends: [" + ",".join(["1"] * (MAX_CONFIG_BYTES // 2 - 20)) + "]\n"  # 500000 values, < 1 MiB
+    message = file_problem(finishes(lambda: RuntimeConfig.load(write(tmp_path, "flat.yaml", text))))
+    assert f"YAML holds more than {MAX_YAML_VALUES} values" in message
+    assert composed[0] <= MAX_YAML_VALUES + 1
+    assert constructed[0] == 0
+
+
+def test_a_huge_json_document_is_refused(tmp_path: Path) -> None:
+    text = '{"backends": [' + ",".join(["1"] * (MAX_YAML_VALUES + 1)) + "]}"
+    message = file_problem(finishes(lambda: RuntimeConfig.load(write(tmp_path, "flat.json", text))))
+    assert f"JSON holds more than {MAX_YAML_VALUES} values" in message
+
+
+def test_thousands_of_problems_are_listed_up_to_a_limit() -> None:
+    outcome = finishes(lambda: RuntimeConfig.from_dict({"backends": [1] * 5000}, source="many.yaml"))
+    assert isinstance(outcome, ConfigError)
+    assert len(outcome.problems) == MAX_LISTED_PROBLEMS + 1
+    assert str(outcome.problems[-1]) == f"(root): ... and {5000 - MAX_LISTED_PROBLEMS} more problems not listed"
 
 
 def test_ordinary_aliases_still_work(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmcp_actors.config.auth import AuthSpec
@@ -60,6 +60,7 @@ _secret_text = st.text(alphabet="QWXZ", min_size=1, max_size=12)
 _plain = st.text(alphabet="abcdefghijklmnop", min_size=1, max_size=8)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn a slow example into a failure
 @given(_secret_text, _secret_text, _plain, _plain, st.lists(st.tuples(_plain, _secret_text), max_size=4))
 def test_no_url_credential_survives_redaction(
     user: str, password: str, host: str, path: str, query: list[tuple[str, str]]
@@ -106,6 +107,7 @@ _secret_chars = "abcXYZ-_.'\"\\é"
 _secrets = st.lists(st.text(alphabet=_secret_chars, min_size=MIN_SECRET_LENGTH, max_size=16), min_size=1, max_size=4)
 
 
+@settings(deadline=None)
 @given(_secrets, st.lists(st.text(max_size=10), min_size=1, max_size=6), st.data())
 def test_no_known_secret_survives_scrubbing(secrets: list[str], fillers: list[str], data: st.DataObject) -> None:
     pieces: list[str] = []

@@ -7,6 +7,7 @@ durations), ``reading`` (mappings and YAML/JSON files, strictly), ``health_setti
 (the health monitor's settings and defaults), ``auth`` and ``backend_spec`` (one
 backend), ``failure_handling`` (the ``failureHandling`` block), ``runtime_config``
 (the whole file), ``files`` (reading a user's file safely: regular, bounded),
+``yaml_loading`` (YAML without duplicate keys or alias bombs),
 ``redaction`` (URLs and text without secrets), ``secret_values`` (the secrets a config
 holds, as a redactor) and ``log_redaction`` (a logging filter using it).
 """

@@ -11,24 +11,24 @@ a secret.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
 from vmcp_actors.config.durations import parse_duration
 from vmcp_actors.config.fields import FILE_FIELD, describe, key_path, repath, show
 from vmcp_actors.config.files import MAX_CONFIG_BYTES, UnreadableFileError, read_regular_file
+from vmcp_actors.config.yaml_loading import (
+    MAX_YAML_VALUES,
+    RecursiveAliasError,
+    TooManyValuesError,
+    load_bounded_yaml,
+)
 from vmcp_actors.errors import ConfigError, ValidationError
 
-__all__ = ["MAX_YAML_VALUES", "MappingReader", "is_list", "read_document"]
-
-#: The most values (scalars, lists, mappings) a YAML document may hold once its aliases
-#: are expanded.  A config of 50 backends holds about a thousand; a nine-line "billion
-#: laughs" document expands to hundreds of millions, which every later step (validation,
-#: error messages) would have to walk.
-MAX_YAML_VALUES: Final = 100_000
+__all__ = ["MappingReader", "is_list", "read_document"]
 
 _T = TypeVar("_T")
 
@@ -172,28 +172,6 @@ def _secret_entry_problem(name: object, item: object, forbidden: str) -> str:
 # --------------------------------------------------------------------------- files
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``SafeLoader`` that rejects duplicate keys, which PyYAML silently resolves to the last.
-
-    A duplicated ``url:`` would otherwise override the first without a word.  Merge
-    keys (``<<``) are left alone: overriding merged values is what they are for.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Refuse a repeated scalar key, then build the mapping as ``SafeLoader`` does."""
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"found duplicate key {show(key)}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 class _DuplicateJsonKeyError(ValueError):
     """A JSON object repeats a key (json.loads would silently keep the last)."""
 
@@ -211,89 +189,16 @@ def _file_error(source: str, message: str) -> ConfigError:
     return ConfigError([ValidationError(FILE_FIELD, message, None)], source)
 
 
-class _TooManyValuesError(Exception):
-    """The document holds more than ``MAX_YAML_VALUES`` values once aliases are expanded."""
-
-
-class _RecursiveAliasError(Exception):
-    """An alias refers to a node that contains it: the value would be infinite."""
-
-
-def _children(node: yaml.Node) -> Iterator[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        yield from node.value
-    elif isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            yield key
-            yield value
-
-
-def _check_expanded_size(root: yaml.Node, limit: int) -> None:
-    """Refuse a node graph that expands to more than ``limit`` values, or that contains itself.
-
-    The composer returns the *same* node object for an anchor and each of its aliases,
-    so the graph is as small as the text; this walk visits every node once (memoised,
-    iteratively, so depth cannot overflow the stack) and sums what each alias would
-    expand to, stopping as soon as the total passes the limit.
-
-    Raises:
-        _TooManyValuesError: past the limit.
-        _RecursiveAliasError: an alias inside the node it refers to.
-    """
-    sizes: dict[int, int] = {}
-    on_path: set[int] = set()
-    stack: list[tuple[yaml.Node, Iterator[yaml.Node], int]] = [(root, _children(root), 1)]
-    on_path.add(id(root))
-    while stack:
-        node, children, total = stack[-1]
-        child = next(children, None)
-        if child is None:
-            stack.pop()
-            on_path.discard(id(node))
-            sizes[id(node)] = total
-            if stack:
-                parent, parent_children, parent_total = stack[-1]
-                stack[-1] = (parent, parent_children, parent_total + total)
-                if parent_total + total > limit:
-                    raise _TooManyValuesError
-            continue
-        if id(child) in on_path:
-            raise _RecursiveAliasError
-        known = sizes.get(id(child))
-        if known is not None:
-            stack[-1] = (node, children, total + known)
-            if total + known > limit:
-                raise _TooManyValuesError
-            continue
-        on_path.add(id(child))
-        stack.append((child, _children(child), 1))
-    if sizes[id(root)] > limit:
-        raise _TooManyValuesError
-
-
-def _compose_and_construct(text: str) -> object:
-    """``yaml.load`` with the node graph's size checked between composing and constructing."""
-    loader = _StrictLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_expanded_size(node, MAX_YAML_VALUES)
-        return loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
 def _load_yaml(text: str, source: str) -> object:
     try:
-        return _compose_and_construct(text)  # a SafeLoader: plain data only
-    except _TooManyValuesError:
+        return load_bounded_yaml(text)  # a SafeLoader: plain data only
+    except TooManyValuesError:
         raise _file_error(
             source,
-            f"YAML expands to more than {MAX_YAML_VALUES} values once its aliases are resolved "
-            "(an alias bomb?); write the values out or use fewer aliases",
+            f"YAML holds more than {MAX_YAML_VALUES} values, counting each alias as every value it "
+            "repeats (an alias bomb?); a config never needs that many",
         ) from None
-    except _RecursiveAliasError:
+    except RecursiveAliasError:
         raise _file_error(source, "YAML alias refers to a value that contains it (a recursive document)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -310,9 +215,31 @@ def _load_yaml(text: str, source: str) -> object:
         raise _file_error(source, f"YAML value cannot be read: {exc}") from None
 
 
+def _count_json_values(document: object, limit: int) -> None:
+    """Refuse a JSON document of more than ``limit`` values, as YAML is refused (JSON has no aliases)."""
+    count = 0
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > limit:
+            raise TooManyValuesError
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
 def _load_json(text: str, source: str) -> object:
     try:
-        return json.loads(text, object_pairs_hook=_json_object)
+        document: object = json.loads(text, object_pairs_hook=_json_object)
+        _count_json_values(document, MAX_YAML_VALUES)
+        return document
+    except TooManyValuesError:
+        raise _file_error(
+            source, f"JSON holds more than {MAX_YAML_VALUES} values; a config never needs that many"
+        ) from None
     except json.JSONDecodeError as exc:
         raise _file_error(source, f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except _DuplicateJsonKeyError as exc:
@@ -330,12 +257,13 @@ def read_document(path: Path, source: str) -> object:
     starting with ``{`` or ``[`` is tried as JSON first, anything else is YAML.
 
     Only a regular file of at most ``MAX_CONFIG_BYTES`` is read: a FIFO would block
-    forever and ``/dev/zero`` would fill memory.  A YAML document may not expand to more
-    than ``MAX_YAML_VALUES`` values through its aliases.
+    forever and ``/dev/zero`` would fill memory.  A document may hold at most
+    ``MAX_YAML_VALUES`` values, a YAML alias counting as every value it repeats.
 
     Raises:
         ConfigError: for a missing, unreadable, non-regular or oversized file, bad
-            encoding, a syntax error (with line and column) or an alias bomb.
+            encoding, a syntax error (with line and column), too many values or an
+            alias bomb.
     """
     try:
         raw = read_regular_file(path, MAX_CONFIG_BYTES)
