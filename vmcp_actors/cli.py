@@ -24,7 +24,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final, TextIO
 
 from vmcp_actors.config.durations import parse_duration
+from vmcp_actors.config.log_redaction import install_log_redaction
 from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.config.secret_values import SecretRedactor
 from vmcp_actors.errors import VmcpError
 
 if TYPE_CHECKING:
@@ -189,6 +191,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     except VmcpError as exc:
         print(f"vmcp-actors: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    # Every record, whoever logs it (the SDK and its HTTP client log raw URLs and headers
+    # at DEBUG), has the config's secrets scrubbed before it is written.
+    install_log_redaction(logging.getLogger(), SecretRedactor.from_config(config))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -14,11 +14,11 @@ never reach a :class:`Failure` message (:func:`redact_url`).
 from __future__ import annotations
 
 import enum
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from vmcp_actors.backend.auth_challenge import AuthChallenge
+from vmcp_actors.config.redaction import redact_url
 
 __all__ = [
     "BackendError",
@@ -135,19 +135,6 @@ class CommandLaunchError(Exception):
         where = f" in working directory {cwd!r}" if cwd else ""
         super().__init__(f"cannot start stdio command {command!r}{where}: {reason}")
         self.__cause__ = cause
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user-info, query or fragment, which may carry credentials."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port is not None else host
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return "<unparseable url>"
 
 
 def describe_exception(exc: BaseException) -> str:

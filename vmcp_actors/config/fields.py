@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
@@ -41,9 +42,30 @@ ROOT_FIELD: Final = "(root)"
 _SIMPLE_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
+def _short_repr() -> reprlib.Repr:
+    """A ``repr`` that looks at a few items per level and a few levels only.
+
+    ``repr`` of a YAML alias bomb is gigabytes long, so building it and cutting it short
+    afterwards is no bound at all: the work must stop while the value is walked.
+    """
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxtuple = short.maxlist = short.maxarray = short.maxdeque = 8
+    short.maxdict = short.maxset = short.maxfrozenset = 8
+    # Long enough that a string, number or object is shown exactly up to any sane limit.
+    short.maxstring = short.maxlong = short.maxother = 4096
+    return short
+
+
+_SHORT: Final = _short_repr()
+
+
 def show(value: object, limit: int = 60) -> str:
-    """A value for an error message: its repr, cut short so one bad value cannot flood it."""
-    text = repr(value)
+    """A value for an error message: a bounded repr, cut short so one bad value cannot flood it."""
+    try:
+        text = _SHORT.repr(value)
+    except Exception:  # noqa: BLE001 - a value that cannot be shown must not hide the error about it
+        text = f"<{type(value).__name__} that cannot be shown>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

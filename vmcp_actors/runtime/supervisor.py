@@ -86,8 +86,8 @@ _MESSAGE_TYPES: Final = get_args(SupervisorMessage)
 
 
 def backend_view(spec: BackendSpec) -> BackendView:
-    """What the status shows of a configured backend."""
-    url = spec.url or f"stdio://{spec.name}"
+    """What the status shows of a configured backend (the URL without its credentials)."""
+    url = spec.redacted_url or f"stdio://{spec.name}"
     return BackendView(name=spec.name, url=url, auth_type=str(spec.auth.type) if spec.auth.configured else "")
 
 
