@@ -6,9 +6,12 @@ with an environment outside Kubernetes mode touches no cluster.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from vmcp_actors.actorkit.timers import ManualClock
+from vmcp_actors.cli import render_table
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.leadership.election import (
     Create,
@@ -133,3 +136,10 @@ def test_the_tap_forwards_then_shows_each_status() -> None:
     tap.report_status(Status(phase=Phase.READY))
     tap.report_status(None)
     assert seen == ["sink Ready", "observe Ready", "sink None"]
+
+
+def test_the_table_says_whether_this_replica_leads() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert "LEADER" not in render_table(None, {}, now)  # no leader election
+    assert "LEADER: this replica writes the status" in render_table(None, {}, now, leading=True)
+    assert "LEADER: another replica (following)" in render_table(None, {}, now, leading=False)
