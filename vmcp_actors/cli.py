@@ -32,6 +32,7 @@ from vmcp_actors.errors import VmcpError
 if TYPE_CHECKING:
     from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
     from vmcp_actors.backend.snapshot import BackendSnapshot
+    from vmcp_actors.leadership.service import Leadership
     from vmcp_actors.model.status import Status
     from vmcp_actors.reporting.protocol import Reporter
     from vmcp_actors.runtime.runtime import Runtime
@@ -61,8 +62,10 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     return "now" if seconds <= 0 else f"in {seconds:.0f}s"
 
 
-def render_table(status: Status | None, snapshots: Mapping[str, BackendSnapshot], now: datetime) -> str:
-    """The live view: one row per backend, then the phase; plain text, no colours."""
+def render_table(
+    status: Status | None, snapshots: Mapping[str, BackendSnapshot], now: datetime, leading: bool | None = None
+) -> str:
+    """The live view: one row per backend, then the phase (and, with leader election, whether this replica leads)."""
     header = ("BACKEND", "TRANSPORT", "STATE", "HEALTH", "TOOLS", "FAILURES", "NEXT RETRY", "LAST ERROR")
     rows = [
         (
@@ -86,6 +89,8 @@ def render_table(status: Status | None, snapshots: Mapping[str, BackendSnapshot]
         lines.append("\nPHASE: (no status yet)")
     else:
         lines.append(f"\nPHASE: {status.phase.value}  backends routable: {status.backend_count}  -- {status.message}")
+    if leading is not None:
+        lines.append("LEADER: this replica writes the status" if leading else "LEADER: another replica (following)")
     return "\n".join(lines)
 
 
@@ -110,7 +115,7 @@ class _LiveView:
         status = runtime.status()
         snapshots = runtime.snapshots()
         if self._interactive:
-            text = render_table(status, snapshots, datetime.now().astimezone())
+            text = render_table(status, snapshots, datetime.now().astimezone(), runtime.leading)
             self._out.write("\x1b[H\x1b[2J" + "vmcp-actors  (Ctrl-C to stop)\n\n" + text + "\n")
             self._out.flush()
             return
@@ -168,14 +173,15 @@ def reconnect_policy(example: bool) -> LifecyclePolicy:
     return LifecyclePolicy(backoff=Backoff(initial=initial, maximum=max(MAX_BACKOFF, initial), jitter=BACKOFF_JITTER))
 
 
-def _reporter(status_file: str | None) -> Reporter:
-    from vmcp_actors.reporting.factory import new_reporter
+def _reporter(status_file: str | None) -> tuple[Reporter, Leadership | None]:
+    """The environment's sink (gated by leader election in Kubernetes mode), teed to a file if asked."""
+    from vmcp_actors.leadership.service import resolve
     from vmcp_actors.reporting.sinks import FileReporter, TeeReporter
 
-    base = new_reporter()
+    base, leadership = resolve(None, None)
     if status_file is None:
-        return base
-    return TeeReporter(base, FileReporter(status_file))
+        return base, leadership
+    return TeeReporter(base, FileReporter(status_file)), leadership
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
@@ -186,8 +192,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     _configure_logging(args.debug)
     try:
         config, example = _load_config(args.config)
-        reporter = _reporter(args.status_file)
         policy = reconnect_policy(example)
+        reporter, leadership = _reporter(args.status_file)
     except VmcpError as exc:
         print(f"vmcp-actors: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -204,7 +210,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    runtime = Runtime.start(config, reporter, lifecycle_policy=policy)
+    runtime = Runtime.start(config, reporter, lifecycle_policy=policy, leader_election=leadership)
     if example:
         print("vmcp-actors: running the bundled example (see `vmcp-actors run --help`)", file=sys.stderr)
     view = _LiveView(out, interactive=out.isatty() and not args.debug)

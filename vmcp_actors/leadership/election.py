@@ -309,6 +309,7 @@ class LeaseRecord:
 
     @property
     def released(self) -> bool:
+        """No one holds the Lease (it was released, or never held)."""
         return self.holder_identity == ""
 
     def to_spec(self) -> dict[str, object]:
@@ -387,6 +388,8 @@ class Phase(enum.StrEnum):
 
 
 class WriteKind(enum.StrEnum):
+    """Which write is in flight: they differ in what their success means."""
+
     CREATE = "create"
     UPDATE = "update"
     RELEASE = "release"
@@ -734,7 +737,8 @@ def _maybe_write(state: ElectorState, now: Now) -> tuple[ElectorState, Effect | 
     if state.phase is Phase.RELEASING:
         if not state.holds_lease:
             return attrs.evolve(state, phase=Phase.STOPPED), None  # nothing of ours to release
-        assert state.record is not None and state.resource_version is not None
+        assert state.record is not None
+        assert state.resource_version is not None
         released = LeaseRecord(
             holder_identity="",
             lease_duration_seconds=RELEASED_LEASE_DURATION_SECONDS,

@@ -127,6 +127,8 @@ class Reason(enum.StrEnum):
 
 
 class EventType(enum.StrEnum):
+    """``type`` of an Event: the API accepts only these two."""
+
     NORMAL = "Normal"
     WARNING = "Warning"
 
@@ -233,14 +235,17 @@ class Occurrence:
 
     @property
     def event_type(self) -> EventType:
+        """The type given, else the reason's default."""
         return self.type if self.type is not None else DEFAULT_TYPES[self.reason]
 
     @property
     def event_action(self) -> str:
+        """The action given, else the reason's default."""
         return self.action if self.action is not None else DEFAULT_ACTIONS[self.reason]
 
     @property
     def key(self) -> SeriesKey:
+        """The series this occurrence counts into."""
         note_key = self.note if self.note_key is None else self.note_key
         return SeriesKey(self.regarding, self.reason, self.event_type, note_key, self.reporting_controller)
 
@@ -317,6 +322,8 @@ class WriteOutcome(enum.StrEnum):
 
 
 class DropReason(enum.StrEnum):
+    """Why an occurrence was not written now."""
+
     RATE_LIMITED = "rate limited: counted, written with a later write"
     TOO_MANY_KEYS = "too many distinct events remembered: not counted"
 
@@ -393,6 +400,7 @@ class SeriesEntry:
 
     @property
     def name(self) -> str:
+        """The Event's name."""
         return self.template.name
 
     @property
@@ -410,6 +418,7 @@ class RecorderState:
 
 
 def initial_recorder(policy: SeriesPolicy | None = None) -> RecorderState:
+    """A recorder that remembers nothing yet."""
     return RecorderState(policy=policy or SeriesPolicy())
 
 
