@@ -13,6 +13,7 @@ import pykka
 import pytest
 
 from testkit.inbox import Inbox
+from testkit.waits import bound
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.timers import ManualScheduler
 from vmcp_actors.backend.failures import Failure, FailureKind
@@ -56,7 +57,7 @@ class World:
         self.ref.tell(BackendEvent(name, self.seq, change, snapshot))
 
     def settle(self) -> None:
-        self.ref.ask(Refresh(), timeout=5)
+        self.ref.ask(Refresh(), timeout=bound())
 
     def last(self) -> Phase:
         self.settle()
@@ -76,7 +77,7 @@ class World:
 def world() -> Iterator[World]:
     w = World()
     yield w
-    w.ref.stop(timeout=5)
+    w.ref.stop(timeout=bound())
 
 
 def test_lifecycle_states_read_as_health_signals() -> None:

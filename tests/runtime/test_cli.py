@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testkit.waits import bound
 from tests.servers.fixtures import ECHO_SERVER
 from vmcp_actors.backend.lifecycle_state import Health, State
 from vmcp_actors.backend.snapshot import BackendSnapshot
@@ -50,8 +51,8 @@ def _config(tmp_path: Path) -> Path:
     return path
 
 
-def _wait_for_phase(path: Path, phase: str, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_for_phase(path: Path, phase: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + bound()
     while time.monotonic() < deadline:
         assert process.poll() is None, "vmcp-actors exited early"
         if path.exists():
@@ -86,7 +87,7 @@ def _run_then_signal(tmp_path: Path, signum: int) -> tuple[int, str, str, Path]:
     try:
         _wait_for_phase(status_file, "Ready", process)
         process.send_signal(signum)
-        out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=bound())
     finally:
         if process.poll() is None:
             process.kill()
@@ -119,7 +120,7 @@ def test_a_bad_config_exits_non_zero_naming_the_field(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=_env(),
-        timeout=60,
+        timeout=bound(),
     )
     assert result.returncode == 2
     assert "backends[0].command" in result.stderr
@@ -184,7 +185,7 @@ def test_import_and_validate_load_neither_the_sdk_nor_the_kubernetes_client() ->
         "print(code, ','.join(heavy) or '-')\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=_env(), timeout=60, check=False
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=_env(), timeout=bound(), check=False
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "0 -"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from testkit.processes import child_pids
+from testkit.waits import bound
 from tests.servers.fixtures import RunningServer, ServerFactory
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.backoff import Backoff
@@ -51,20 +52,20 @@ class FileSink(ControllableSink):
     def on_disk(self) -> Status:
         return decode_status(json.loads(self.file.path.read_text()))
 
-    def wait_phase(self, phase: Phase, timeout: float = 30.0) -> Status:
+    def wait_phase(self, phase: Phase, timeout: float | None = None) -> Status:
         self.wait_for(lambda sink: bool(sink.writes) and sink.writes[-1].phase is phase, timeout)
         return self.writes[-1]
 
 
 def wait_snapshot(
-    runtime: Runtime, name: str, predicate: Callable[[BackendSnapshot], bool], timeout: float = 30.0
+    runtime: Runtime, name: str, predicate: Callable[[BackendSnapshot], bool], timeout: float | None = None
 ) -> BackendSnapshot:
     """Wait until backend ``name``'s published snapshot satisfies ``predicate``.
 
     Snapshots are published without a notification (a status write need not follow:
     the reporter skips and coalesces), so this polls the value within a deadline.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (bound() if timeout is None else bound(timeout))
     while True:
         snapshot = runtime.snapshots()[name]
         if predicate(snapshot):

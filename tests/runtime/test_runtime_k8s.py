@@ -23,6 +23,7 @@ from kubernetes import client
 from testkit.control_plane import ControlPlane, poll_until
 from testkit.processes import child_pids
 from testkit.project import REPO_ROOT, create_vmcp, get_vmcp
+from testkit.waits import bound
 from tests.servers.fixtures import (
     ECHO_SERVER,
     ServerFactory,
@@ -60,7 +61,7 @@ def wait_stored(api: client.ApiClient, namespace: str, predicate: Any, what: str
         result.update(stored(api, namespace))
         return True if predicate(result) else None
 
-    poll_until(check, timeout=60.0, what=what)
+    poll_until(check, timeout=bound(), what=what)
     return result
 
 
@@ -153,7 +154,7 @@ def test_sigterm_to_the_command_leaves_its_final_status_in_the_api(
     try:
         wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "the command's Ready in the API")
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=bound())
     finally:
         if process.poll() is None:
             process.kill()
