@@ -217,7 +217,9 @@ class _ReporterActor(GuardedActor):
             return
         try:
             self._sink.report_status(status)
-        except Exception as exc:  # noqa: BLE001 - every sink failure is retried, never fatal
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every sink failure (SystemExit too) is retried, never fatal
             self._on_write_failed(status, exc)
             return
         self._written += 1
@@ -229,7 +231,7 @@ class _ReporterActor(GuardedActor):
             self._pending = None
         self._resolve_flushes()
 
-    def _on_write_failed(self, status: Status, exc: Exception) -> None:
+    def _on_write_failed(self, status: Status, exc: BaseException) -> None:
         self._failed += 1
         self._attempt += 1
         self._last_error = f"{type(exc).__name__}: {exc}"
