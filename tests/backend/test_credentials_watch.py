@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import given
@@ -19,6 +20,11 @@ steps = st.one_of(
 )
 
 
+def reading(token: str) -> Callable[[], str]:
+    """What reading the token file returns right now."""
+    return lambda: token
+
+
 @given(tokens, st.lists(steps, max_size=40))
 def test_a_change_is_seen_only_while_watching_and_only_against_the_rejected_token(
     first: str, ops: list[tuple[str, object]]
@@ -29,7 +35,7 @@ def test_a_change_is_seen_only_while_watching_and_only_against_the_rejected_toke
     scheduled: list[CredentialsCheckDue] = []
     for op, value in ops:
         if op == "lifecycle":
-            watch, due = watch.follow(bool(value), lambda now=token: now)
+            watch, due = watch.follow(bool(value), reading(token))
             if value and rejected is None:
                 rejected = token
                 assert due == CredentialsCheckDue(watch.watch)  # a watch starts with its first check
@@ -42,7 +48,7 @@ def test_a_change_is_seen_only_while_watching_and_only_against_the_rejected_toke
             token = str(value)
         else:
             due = CredentialsCheckDue(watch.watch + int(str(value)))
-            changed, again = watch.check(due, lambda now=token: now)
+            changed, again = watch.check(due, reading(token))
             current = due.watch == watch.watch and rejected is not None
             assert changed == (current and token != rejected)
             assert (again is not None) == (current and token == rejected)  # keep checking, same watch
