@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,9 @@ import yaml
 
 from testkit.waits import bound
 from tests.servers.fixtures import ECHO_SERVER
-from vmcp_actors.backend.lifecycle_state import Health, State
-from vmcp_actors.backend.snapshot import BackendSnapshot
-from vmcp_actors.cli import main, render_table
-from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.cli import main
 from vmcp_actors.model.codec import decode_status
-from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
+from vmcp_actors.model.status import Phase
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
@@ -134,43 +130,6 @@ def test_validate_prints_ok_or_every_error(tmp_path: Path, capsys: object) -> No
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"backends": [{"name": "a", "type": "sse"}, {"name": "a", "command": "x"}]}))
     assert main(["validate", str(bad)]) == 2
-
-
-def test_render_table_shows_every_column_and_the_phase() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    spec = BackendSpec(name="github", type="streamable-http", url="http://127.0.0.1:1/mcp")
-    snapshot = BackendSnapshot(
-        name="github",
-        transport="streamable-http",
-        url=spec.url or "",
-        state=State.FAILED,
-        health=Health.UNHEALTHY,
-        consecutive_failures=2,
-        last_attempt=now,
-        next_retry_after=now + timedelta(seconds=42),
-        tool_names=(),
-        last_error="connection failed: ConnectError: All connection attempts failed",
-        last_error_kind="transient",
-        http_status=None,
-        last_probe_latency=None,
-        has_outgoing_auth=False,
-        attempt=2,
-        mcp_revision="",
-        service_data=spec.redacted(),
-    )
-    status = Status(
-        phase=Phase.DEGRADED,
-        message="1/2 backends routable (0 degraded, 1 unhealthy, 0 unknown)",
-        discovered_backends=[DiscoveredBackend("github", status="unavailable")],
-        backend_count=1,
-    )
-    text = render_table(status, {"github": snapshot}, now)
-    header, row = text.splitlines()[:2]
-    for column in ("BACKEND", "STATE", "HEALTH", "TOOLS", "FAILURES", "NEXT RETRY"):
-        assert column in header
-    assert row.split()[:7] == ["github", "streamable-http", "failed", "unavailable", "0", "2", "in"]
-    assert "in 42s" in row
-    assert "PHASE: Degraded" in text
 
 
 def test_import_and_validate_load_neither_the_sdk_nor_the_kubernetes_client() -> None:
