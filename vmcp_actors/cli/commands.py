@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     install_secret_redaction(config)
     signals = StopSignals.install()
     if example:
-        print("vmcp-actors: running the bundled example (see `vmcp-actors run --help`)", file=sys.stderr)
+        print("vmcp-actors: running the bundled example (--help for more)", file=sys.stderr)
     code = EXIT_OK
     with view:
         runtime = Runtime.start(config, reporter, lifecycle_policy=policy)
