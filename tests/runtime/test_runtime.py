@@ -98,7 +98,7 @@ def run(sink: FileSink) -> Iterator[Callable[..., Runtime]]:
 
     yield start
     for runtime in started:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
 
 
 def stdio(command: tuple[str, tuple[str, ...]], name: str) -> BackendSpec:
@@ -271,7 +271,7 @@ def test_a_backend_that_keeps_crashing_is_escalated_as_failed(
         one = status.backend("one")
         assert (one is not None and "crashed" in one.message.lower()) or "unavailable" in (one.message if one else "")
     finally:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
 
 
 SILENT_PING_SERVER = Path(__file__).resolve().parents[1] / "servers" / "silent_ping_server.py"
@@ -301,7 +301,7 @@ def test_failure_handling_sets_the_probe_timeout_even_when_a_lifecycle_policy_is
         sink.wait_for(probe_timed_out, timeout=7.0)
         assert time.monotonic() - connected < 7.0
     finally:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
 
 
 def test_stopping_one_runtime_neither_waits_for_nor_touches_another_ones_threads(

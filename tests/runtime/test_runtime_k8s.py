@@ -73,7 +73,7 @@ def runtime_k8s(
     started: list[Runtime] = []
     yield started, namespace
     for runtime in started:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
 
 
 def test_phase_and_backends_reach_the_api_and_follow_a_backend_outage(
@@ -103,7 +103,7 @@ def test_phase_and_backends_reach_the_api_and_follow_a_backend_outage(
     assert remote["status"] in ("unavailable", "unknown")
     mcp_servers.restart(server)
     wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "phase Ready again")
-    runtime.stop(15.0)
+    runtime.stop(bound(15.0))
     final = runtime.status()
     assert final is not None
     assert decode_status({**stored(admin_api, namespace), "timestamp": None}).same_content(

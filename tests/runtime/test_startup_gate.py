@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.waits import bound
 from tests.runtime.support import release, settle
 from tests.runtime.test_runtime import FAST_HEALTH, FAST_RECONNECT, FileSink, stdio, wait_snapshot
 from tests.servers.fixtures import SERVERS_DIR, ServerFactory
@@ -64,4 +65,4 @@ def test_pending_holds_until_the_slow_backend_has_a_result_however_late_the_time
         assert premature == []
     finally:
         release(held)
-        runtime.stop(30.0)
+        runtime.stop(bound(30.0))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.waits import bound
 from tests.runtime.support import settle
 from tests.runtime.test_runtime import FAST_HEALTH, FAST_RECONNECT, FileSink, wait_snapshot
 from tests.servers.fixtures import SERVERS_DIR, ServerFactory
@@ -81,7 +82,7 @@ def test_a_token_rotated_mid_session_shows_unauthenticated_until_the_token_file_
         sink.wait_for(ready_again)
         assert runtime.snapshots()["remote"].state is State.CONNECTED
     finally:
-        runtime.stop(30.0)
+        runtime.stop(bound(30.0))
 
 
 @pytest.mark.parametrize("client", ["wrong-token", "no-auth"])
@@ -103,4 +104,4 @@ def test_a_wrong_or_missing_token_is_never_ready(tmp_path: Path, mcp_servers: Se
             client_token.write_text("token-alpha")  # fixed in place: recovered without a restart
             sink.wait_phase(Phase.READY)
     finally:
-        runtime.stop(30.0)
+        runtime.stop(bound(30.0))
