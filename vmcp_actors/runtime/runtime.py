@@ -55,7 +55,7 @@ from vmcp_actors.health.probe_schedule import initial_wait
 from vmcp_actors.leadership.settings import LeaderElection
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.protocol import Reporter, Shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown
 from vmcp_actors.runtime.messages import (
     AddBackendCommand,
     BackendActorQuery,
@@ -111,8 +111,10 @@ class Runtime:
         self._actor_threads = actor_threads
         self._status_cell = status_cell
         self._board = board
-        self._stop_lock = threading.Lock()
         self._stopped = False
+        # Every stop() waits for the one that does the work, as the reporter's shutdown does:
+        # a second caller returning at once would let its host tear down under a running stop.
+        self._shutdown = OnceShutdown(self._stop_once)
         self._final_status: Status | None = None
         self._leadership = leadership
 
@@ -305,12 +307,16 @@ class Runtime:
         """Stop backends, report and flush the final status, stop everything.  Idempotent.
 
         Bounded by ``timeout`` even if a backend hangs: whatever has not stopped by its
-        share of the budget is abandoned (and its I/O cancelled with the loop).
+        share of the budget is abandoned (and its I/O cancelled with the loop).  A call
+        made while another thread is stopping the runtime returns only once that stop has
+        finished (raising :class:`~vmcp_actors.errors.ShutdownTimeoutError` if it is
+        still running after ``timeout``), and raises what that stop raised.
         """
-        with self._stop_lock:
-            if self._stopped:
-                return
-            self._stopped = True
+        self._stopped = True
+        self._shutdown(timeout)
+
+    def _stop_once(self, timeout: float | None) -> None:
+        timeout = 10.0 if timeout is None else timeout
         deadline = time.monotonic() + timeout
         backends_deadline = time.monotonic() + timeout * (1 - _FLUSH_SHARE)
         self._stop_backends(backends_deadline, timeout * (1 - _FLUSH_SHARE))
