@@ -242,15 +242,18 @@ class HealthActor(GuardedActor):
         self._tracked[name] = tracked = attrs.evolve(tracked, active=state.active)
         signal = lifecycle_signal(state)
         if signal is not None:
-            self._fold(name, signal, error, refresh=False)
+            # A session that died (not one stopped on request) counts as a failure.
+            self._fold(name, signal, error, refresh=False, failed=state in (State.FAILED, State.UNREACHABLE))
         if state.active and not was_active and not tracked.probes.probing:
             self._probe_now(name)  # a fresh session is checked at once (latency, liveness)
 
-    def _fold(self, name: str, signal: LifecycleSignal, message: str, *, refresh: bool = True) -> None:
+    def _fold(
+        self, name: str, signal: LifecycleSignal, message: str, *, refresh: bool = True, failed: bool = False
+    ) -> None:
         if name not in self._tracked:
             return
         now = self._scheduler.clock.now()
-        self.states[name] = apply_lifecycle(self.states.get(name), signal, now, message)
+        self.states[name] = apply_lifecycle(self.states.get(name), signal, now, message, failed=failed)
         if refresh:
             self._refresh()
 
