@@ -37,10 +37,21 @@ import pykka
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, tell_quietly
 from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler, Timer
-from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
+from vmcp_actors.errors import (
+    KubernetesTransientError,
+    ReporterClosedError,
+    ReporterNotStartedError,
+    ShutdownTimeoutError,
+)
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting import coalescing as rules
-from vmcp_actors.reporting.coalescing import DEFAULT_RETRY_BACKOFF, CoalescerState, CoalescingPolicy, ReporterStats
+from vmcp_actors.reporting.coalescing import (
+    DEFAULT_RETRY_BACKOFF,
+    DEFAULT_UNREACHABLE_RETRY_MAX,
+    CoalescerState,
+    CoalescingPolicy,
+    ReporterStats,
+)
 from vmcp_actors.reporting.mailslot import LatestSlot
 from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown, ready_in
 
@@ -77,6 +88,11 @@ class _Flush:
     """Write what is pending, then resolve ``done``."""
 
     done: Future[None]
+
+
+def _unreachable(error: Exception) -> bool:
+    """Whether ``error`` means no answer came at all (a Kubernetes error without an HTTP status)."""
+    return isinstance(error, KubernetesTransientError) and error.status is None
 
 
 # --------------------------------------------------------------------------- the actor
@@ -158,7 +174,7 @@ class _ReporterActor(GuardedActor):
                 try:
                     self._sink.report_status(status)
                 except Exception as exc:  # noqa: BLE001 - every sink failure is retried, never fatal
-                    return rules.WriteFailed(f"{type(exc).__name__}: {exc}", self._rng.random())
+                    return rules.WriteFailed(f"{type(exc).__name__}: {exc}", self._rng.random(), _unreachable(exc))
                 return rules.WriteSucceeded()
             case rules.RetryLater(timer=timer, delay=delay):
                 log.warning(
@@ -170,7 +186,7 @@ class _ReporterActor(GuardedActor):
                     delay,
                 )
                 self._start_timer(timer, delay)
-            case rules.WaitForSink(timer=timer, delay=delay):
+            case rules.WaitForSink(timer=timer, delay=delay) | rules.Hold(timer=timer, delay=delay):
                 self._start_timer(timer, delay)
             case rules.CancelTimer():
                 self.cancel_timer()
@@ -208,6 +224,11 @@ class ActorReporter:
     :param resend_unchanged_after: if set, a status equal to the last one written is
         written again once this many seconds have passed since that write, so a
         periodic re-assert can repair a status that someone else overwrote.
+    :param timestamp_only_after: if set, a status that differs from the last one written
+        only in its timestamps (``lastHealthCheck``, build time) waits until this many
+        seconds have passed since that write; a real change still goes out at once.
+    :param unreachable_retry_max: the longest wait before retrying a sink that gave no
+        answer at all, so the status lands soon after the destination is back.
     :param flush_timeout: what ``shutdown(None)`` waits for the final flush.
     """
 
@@ -219,10 +240,12 @@ class ActorReporter:
         backoff: Backoff = DEFAULT_RETRY_BACKOFF,
         rng: random.Random | None = None,
         resend_unchanged_after: float | None = None,
+        timestamp_only_after: float | None = None,
+        unreachable_retry_max: float = DEFAULT_UNREACHABLE_RETRY_MAX,
         flush_timeout: float = DEFAULT_FLUSH_TIMEOUT,
     ) -> None:
         self._sink = sink
-        self._policy = CoalescingPolicy(backoff, resend_unchanged_after)
+        self._policy = CoalescingPolicy(backoff, resend_unchanged_after, timestamp_only_after, unreachable_retry_max)
         self._scheduler = scheduler
         self._owned_scheduler: ThreadScheduler | None = None  # started with the reporter when none is given
         self._rng = rng or random.Random()

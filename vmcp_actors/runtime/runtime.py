@@ -121,7 +121,8 @@ class Runtime:
         (Kubernetes when ``VMCP_NAME``/``VMCP_NAMESPACE`` are set, logging otherwise).
         It is wrapped in an :class:`ActorReporter` unless it already is one; the wrapper
         re-sends an unchanged status once per status interval so a status someone else
-        overwrote is repaired.
+        overwrote is repaired, and holds a status whose only news is when backends were
+        last checked until the interval is over (a real change still goes out at once).
 
         ``lifecycle_policy`` tunes the backends' reconnects; its probe timeout is
         replaced by ``config.failure_handling.health_check_timeout``, the one owner of
@@ -136,7 +137,11 @@ class Runtime:
         actor_reporter = (
             reporter
             if isinstance(reporter, ActorReporter)
-            else ActorReporter(reporter, resend_unchanged_after=failure.status_reporting_interval)
+            else ActorReporter(
+                reporter,
+                resend_unchanged_after=failure.status_reporting_interval,
+                timestamp_only_after=failure.status_reporting_interval,
+            )
         )
         reporter_shutdown = actor_reporter.start()
         io = LoopThread(name="vmcp-aio")
