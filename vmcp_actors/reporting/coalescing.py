@@ -190,7 +190,7 @@ def _hold_for(state: CoalescerState, pending: Status, now: Now, policy: Coalesci
         return 0.0
     if not only_timestamps_differ(pending, state.last_written):
         return 0.0
-    return max(written_at + interval - now.monotonic, 0.0)
+    return min(max(written_at + interval - now.monotonic, 0.0), interval)  # never past the interval
 
 
 def _resend_due(state: CoalescerState, now: Now, policy: CoalescingPolicy) -> bool:
