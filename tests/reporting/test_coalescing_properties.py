@@ -96,7 +96,7 @@ class Shell:
         self.sink_failing: str | None = None  # "answered" or "unreachable" while failing
         self.hold_outcomes = False
         self.timers: dict[int, float] = {}
-        self.held: tuple[Status, float] | None = None  # a write whose outcome is held back
+        self.held: tuple[Status, tuple[float, bool]] | None = None  # a write whose outcome is held back
         self.awaiting = False  # a write was handed to the sink and its outcome not fed back yet
         self.reports: list[Status] = []
         self.attempts: list[Status] = []
