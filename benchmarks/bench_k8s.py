@@ -17,8 +17,15 @@ client from ``rest.InClusterConfig()``, whose QPS of 0 means client-go's default
 Targets: at least 100x fewer requests than the naive reporter; the last status visible
 within 250 ms of the burst's end with the default limiter and within 50 ms with it off.
 
-The benchmark starts its own control plane (``tests/integration/kube/control_plane.py``,
-binaries from ``scripts/envtest.py ensure``) and installs the CRD from ``deploy/``.
+Requests per status change, next to an operator: 100 distinct statuses written one by one
+(50 ms apart) by ``K8sReporter`` with the update path (GET+PUT with resourceVersion, what
+this project did before) and with server-side apply (the default now), each alone and
+next to an operator-like writer doing GET+PUT of the whole status every 100 ms.  Target:
+exactly 1.0 request per change with apply, with or without the operator.
+
+The benchmark starts its own control plane (``testkit/control_plane.py``, binaries from
+``scripts/envtest.py ensure``) and installs toolhive's v0.63.0 CRD (``deploy/standalone/``),
+so the runtime writes ``status.runtime``.
 
 Run: ``python -m benchmarks.bench_k8s [--pin] [--quick]``.
 """
@@ -29,6 +36,7 @@ import argparse
 import contextlib
 import random
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,9 +45,11 @@ from typing import Any, cast
 from kubernetes import client
 
 from benchmarks.common import pin_to_one_cpu, print_table, write_json
-from testkit.control_plane import ControlPlane, iter_manifests
-from testkit.project import CRD_NAME, DEPLOY_DIR, load_envtest
+from testkit.cli_tools import TOOLHIVE_CRD_V0_63_0
+from testkit.control_plane import ControlPlane
+from testkit.crds import install_crd
 from testkit.project import create_vmcp as project_create_vmcp
+from testkit.project import load_envtest
 from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.kubernetes.mapping import GROUP, PLURAL, VERSION, desired_status
@@ -108,7 +118,8 @@ def wait_visible(api: client.ApiClient, name: str, message: str, timeout: float 
         obj = get_vmcp(api, name)
         seen = time.perf_counter()
         polls += 1
-        if (obj.get("status") or {}).get("message") == message:
+        status = obj.get("status") or {}
+        if (status.get("runtime") or status).get("message") == message:
             return seen, polls
         if seen > deadline:
             raise TimeoutError(f"{name}: {message!r} not visible within {timeout} s")
@@ -149,7 +160,8 @@ def measure_burst(plane: ControlPlane, name: str, qps: float, tag: str, updates:
         stats = reporter.stats()
     finally:
         shutdown(30)
-    final = get_vmcp(admin, name)["status"]
+    stored = get_vmcp(admin, name)["status"]
+    final = stored.get("runtime") or stored
     requests = {verb: after.requests.get(verb, 0) - before.requests.get(verb, 0) for verb in after.requests}
     return {
         "updates": updates,
@@ -226,6 +238,124 @@ def measure_naive(plane: ControlPlane, name: str, sample: int) -> dict[str, Any]
     }
 
 
+# --------------------------------------------------------------------------- next to an operator
+
+PER_CHANGE_STATUSES = 100
+OPERATOR_PERIOD_S = 0.1
+REPORT_PERIOD_S = 0.05
+
+
+class OperatorWriter:
+    """toolhive's operator, as far as this object is concerned: GET + PUT of the whole status every 100 ms."""
+
+    def __init__(self, api: client.ApiClient, name: str) -> None:
+        self._objects = client.CustomObjectsApi(api)
+        self._name = name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"operator-{name}")
+        self.writes = 0
+        self.conflicts = 0
+
+    def __enter__(self) -> OperatorWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        seq = 0
+        while not self._stop.wait(OPERATOR_PERIOD_S):
+            obj = get_vmcp(self._objects.api_client, self._name)
+            seq += 1
+            obj["status"] = {**(obj.get("status") or {}), "url": f"http://vmcp-{seq}.example"}
+            try:
+                self._objects.replace_namespaced_custom_object_status(
+                    GROUP, VERSION, NAMESPACE, PLURAL, self._name, obj, field_manager="toolhive-operator"
+                )
+                self.writes += 1
+            except client.ApiException as error:
+                if error.status != 409:
+                    raise
+                self.conflicts += 1
+
+
+def measure_per_change(plane: ControlPlane, name: str, method: str, with_operator: bool) -> dict[str, Any]:
+    """Write ``PER_CHANGE_STATUSES`` distinct statuses one by one; count the reporter's requests per change."""
+    admin = plane.admin_api_client()
+    create_vmcp(admin, name)
+    sink = K8sReporter(name, NAMESPACE, plane.admin_api_client(), qps=0, method=method)
+    statuses = make_statuses(PER_CHANGE_STATUSES + 1, f"{name}")
+    sink.report_status(statuses[0])  # the one read at start, and the layout decided
+    before = sink.stats()
+    operator = OperatorWriter(plane.admin_api_client(), name)
+    with operator if with_operator else contextlib.nullcontext():
+        for status in statuses[1:]:
+            sink.report_status(status)
+            time.sleep(REPORT_PERIOD_S)  # pacing: each status is a change of its own
+    after = sink.stats()
+    requests = after.total_requests - before.total_requests
+    writes = after.writes - before.writes
+    return {
+        "method": method,
+        "with_operator": with_operator,
+        "changes": PER_CHANGE_STATUSES,
+        "writes": writes,
+        "requests": requests,
+        "requests_by_verb": {v: after.requests.get(v, 0) - before.requests.get(v, 0) for v in after.requests},
+        "requests_per_change": requests / PER_CHANGE_STATUSES,
+        "conflicts": after.conflicts - before.conflicts,
+        "operator_writes": operator.writes,
+        "operator_conflicts": operator.conflicts,
+        "last_is_last_reported": get_vmcp(admin, name)["status"].get("runtime", {}).get("message")
+        == statuses[-1].message,
+    }
+
+
+def per_change_section(plane: ControlPlane, reps: int) -> dict[str, Any]:
+    """Requests per status change: update path vs apply, without and with a concurrent operator."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    for method in ("update", "apply"):
+        for with_operator in (False, True):
+            label = f"{method}, {'with' if with_operator else 'no'} operator writer"
+            results[label] = [
+                measure_per_change(plane, f"pc-{method}-{int(with_operator)}-{rep}", method, with_operator)
+                for rep in range(reps)
+            ]
+    rows = []
+    summary: dict[str, Any] = {}
+    for label, runs in results.items():
+        per_change = statistics.median(r["requests_per_change"] for r in runs)
+        conflicts = statistics.median(r["conflicts"] / r["changes"] for r in runs)
+        operator_conflicts = statistics.median(r["operator_conflicts"] for r in runs)
+        apply_ok = not label.startswith("apply") or all(r["requests_per_change"] == 1.0 for r in runs)
+        correct = all(r["last_is_last_reported"] and r["writes"] == r["changes"] for r in runs)
+        summary[label] = {
+            "median_requests_per_change": per_change,
+            "median_409_per_change": conflicts,
+            "median_operator_409s": operator_conflicts,
+        }
+        rows.append(
+            [
+                label,
+                len(runs),
+                per_change,
+                conflicts,
+                operator_conflicts,
+                correct,
+                "PASS" if apply_ok and correct else "FAIL",
+            ]
+        )
+    print_table(
+        f"Requests per status change, {PER_CHANGE_STATUSES} changes {REPORT_PERIOD_S * 1000:.0f} ms apart, "
+        f"operator GET+PUT every {OPERATOR_PERIOD_S * 1000:.0f} ms (medians of {reps})",
+        ["reporter", "runs", "requests/change", "409s/change", "operator 409s", "all written", "target"],
+        rows,
+    )
+    return {"runs": results, "summary": summary}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -237,9 +367,7 @@ def running_control_plane() -> Iterator[ControlPlane]:
     started = time.monotonic()
     plane.start()
     try:
-        for manifest in iter_manifests(DEPLOY_DIR / "crd"):
-            plane.apply_manifest(manifest)
-        plane.wait_crd_established(CRD_NAME)
+        install_crd(plane, TOOLHIVE_CRD_V0_63_0)
         plane.apply_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         print(f"control plane ready in {time.monotonic() - started:.1f} s at {plane.url}")
         yield plane
@@ -257,6 +385,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sample = 100 if args.quick else 300
 
     with running_control_plane() as plane:
+        per_change = per_change_section(plane, reps)
         naive = measure_naive(plane, "vmcp-naive", sample)
         scenarios = {"default limiter (5 QPS / burst 10)": DEFAULT_QPS, "limiter off": 0.0}
         runs: dict[str, list[dict[str, Any]]] = {}
@@ -348,6 +477,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "naive": naive,
         "runs": runs,
         "summary": summary,
+        "requests_per_change": per_change,
     }
     write_json("k8s", result)
     return result

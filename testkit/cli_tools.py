@@ -152,13 +152,13 @@ def service_account_kubectl(plane: ControlPlane, binary: Path, directory: Path, 
 
 
 def harness_manifests() -> Iterator[Path]:
-    """The manifests the test harness applies with ``ControlPlane.apply_manifest``: ``crd/``, ``rbac/``.
+    """The manifests the test harness applies with ``ControlPlane.apply_manifest``: ``rbac/``.
 
-    ``iter_manifests(DEPLOY_DIR)`` no longer means that: ``deploy/`` also holds the example
+    ``iter_manifests(DEPLOY_DIR)`` does not mean that: ``deploy/`` also holds the example
     Deployment, the Prometheus rules and toolhive's CRD for standalone clusters, which are neither
-    kinds ``apply_manifest`` supports nor things every test should install.
+    kinds ``apply_manifest`` supports nor things every test should install. The CRD (toolhive's
+    v0.63.0) is installed by server-side apply, :func:`testkit.crds.install_crd`.
     """
-    yield from iter_manifests(DEPLOY_DIR / "crd")
     yield from iter_manifests(DEPLOY_DIR / "rbac")
 
 

@@ -29,8 +29,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, iter_manifests
-from testkit.project import CRD_NAME, DEPLOY_DIR, load_envtest
+from testkit.cli_tools import TOOLHIVE_CRD_V0_63_0
+from testkit.control_plane import ControlPlane
+from testkit.crds import install_crd
+from testkit.project import load_envtest
 from tests.servers.fixtures import (
     ServerFactory,
     echo_http_server,
@@ -94,7 +96,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def control_plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """A started control plane with the project's CRD installed and Established.
+    """A started control plane with toolhive's current (v0.63.0) CRD installed and Established.
+
+    That CRD has ``status.runtime``, so the runtime writes only there; tests of the legacy
+    layout start a plane of their own with the pre-v0.47 CRD.
 
     Its working directory (certificates, etcd data, ``etcd.log``, ``kube-apiserver.log``) lives in
     pytest's base temp directory, so the logs of a failed run stay around for inspection.
@@ -108,9 +113,7 @@ def control_plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     started = time.monotonic()
     plane.start()
     try:
-        for manifest in iter_manifests(DEPLOY_DIR / "crd"):
-            plane.apply_manifest(manifest)
-        plane.wait_crd_established(CRD_NAME)
+        install_crd(plane, TOOLHIVE_CRD_V0_63_0)
         sys.stderr.write(f"control plane ready in {time.monotonic() - started:.1f}s at {plane.url}\n")
         yield plane
     finally:

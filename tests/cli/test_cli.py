@@ -52,18 +52,21 @@ def _run_then_signal(tmp_path: Path, signum: int) -> tuple[int, str, str, Path]:
 def test_sigterm_stops_gracefully_and_the_file_holds_the_final_status(tmp_path: Path) -> None:
     code, out, err, status_file = _run_then_signal(tmp_path, signal.SIGTERM)
     assert code == 0, err
-    assert out.splitlines()[-1] == "phase=Failed echo=stopped"  # the last line is the final view
+    assert out.splitlines()[-1] == "phase=Pending echo=stopped"  # the last line is the final view
     (final_line,) = [line for line in err.splitlines() if line.startswith("vmcp-actors: final status ")]
     final = decode_status(json.loads(final_line.removeprefix("vmcp-actors: final status ")))
     on_disk = decode_status(json.loads(status_file.read_text()))
     assert on_disk.same_content(final)
-    assert on_disk.phase is Phase.FAILED  # the only backend was stopped: nothing is routable
+    assert on_disk.phase is Phase.PENDING  # stopped on purpose: not Failed
+    ready = on_disk.condition("Ready")
+    assert ready is not None
+    assert ready.reason == "Stopped"
 
 
 def test_sigint_works_the_same(tmp_path: Path) -> None:
     code, _, err, status_file = _run_then_signal(tmp_path, signal.SIGINT)
     assert code == 0, err
-    assert json.loads(status_file.read_text())["phase"] == "Failed"
+    assert json.loads(status_file.read_text())["phase"] == "Pending"
 
 
 def test_a_bad_config_exits_non_zero_naming_the_field(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ The default kustomization must never touch the VirtualMCPServer CRD: toolhive ow
 applied from here would overwrite toolhive's schema. These tests install toolhive's real CRD
 first (the current v0.63.0 and the pre-v0.47 one without ``status.runtime``), apply ``deploy/`` and
 check the CRD is exactly as installed. Each runs on a control plane of its own, because the
-session's plane already carries the harness's cut-down CRD under the same name.
+session's plane already carries toolhive's v0.63.0 CRD, installed by the harness.
 """
 
 from __future__ import annotations

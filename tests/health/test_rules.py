@@ -453,8 +453,9 @@ def test_a_backend_starting_again_keeps_saying_why_it_went_down() -> None:
     lost = apply_lifecycle(run([OK], config())[0], LifecycleSignal.SESSION_LOST, at(5), "process exited with code 1")
     assert format_backend_message(lost) == "Backend unavailable: process exited with code 1"
     again = apply_lifecycle(lost, LifecycleSignal.STARTING, at(6))
-    assert (again.status, again.last_error_category, again.last_error) == (K, None, "process exited with code 1")
-    assert format_backend_message(again) == "Reconnecting (last error: process exited with code 1)"
+    # Reconnecting does not make a backend whose process died look merely unknown (issue 11).
+    assert (again.status, again.last_error) == (U, "process exited with code 1")
+    assert format_backend_message(again) == "Backend unavailable: process exited with code 1"
     denied = apply_lifecycle(again, LifecycleSignal.AUTH_REQUIRED, at(7), "HTTP 401 Unauthorized for POST /mcp")
     assert format_backend_message(denied) == "Authentication failed: HTTP 401 Unauthorized for POST /mcp"
     back = apply_lifecycle(denied, LifecycleSignal.CONNECTED, at(8))

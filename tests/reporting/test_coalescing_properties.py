@@ -9,9 +9,14 @@ after every event, whatever the interleaving:
   strictly ordered subsequence of the reports (nothing older after newer);
 * no two consecutive writes say the same thing, unless ``resend_unchanged_after`` had
   passed since the first when the second was decided;
+* a write whose only news is timestamps (``lastHealthCheck``) comes at least
+  ``timestamp_only_after`` after the previous write (a flush aside), while a real change
+  offered with nothing in flight and no retry or throttle pending is written at once;
 * one write at a time, at most one timer, and a stale timer changes nothing;
 * each retry waits the backoff for its attempt: at least the un-jittered delay, never
-  more than the cap, attempts counted since the last success (or skip);
+  more than the cap, attempts counted since the last success (or skip), each kind of
+  failure (answered, unreachable) on its own count; an unreachable sink is retried within
+  ``unreachable_retry_max``;
 * the counters balance: every status taken is written, skipped, coalesced or still unwritten;
 * a flush with a healthy sink completes at once and leaves the latest report written,
   and a flush is only ever reported done when nothing is left unwritten.
@@ -31,7 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.model.status import Phase, Status
+from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.coalescing import (
     DEFAULT_RETRY_BACKOFF,
     CancelTimer,
@@ -40,14 +45,17 @@ from vmcp_actors.reporting.coalescing import (
     Event,
     FlushDone,
     FlushRequested,
+    Hold,
     Now,
     Offered,
     RetryLater,
+    Rewrite,
     TimerFired,
     WaitForSink,
     Write,
     WriteFailed,
     WriteSucceeded,
+    only_timestamps_differ,
     step,
 )
 
@@ -55,15 +63,26 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BACKOFF = Backoff(initial=0.1, maximum=2.0, factor=2.0, jitter=0.5)
 
 
-def report(content: int, serial: int) -> Status:
-    """Content repeats on purpose (to exercise skipping); the timestamp makes each report distinct."""
-    return Status(phase=Phase.READY, message=f"content {content}", timestamp=T0 + timedelta(seconds=serial))
+def report(content: int, serial: int, checked: int | None = None) -> Status:
+    """Content repeats on purpose (to exercise skipping); the timestamp makes each report distinct.
+
+    ``checked`` moves the backend's ``lastHealthCheck``: a report that differs from another
+    of the same content only in timestamps, as a probe result that changed nothing else.
+    """
+    backend = DiscoveredBackend("b", status="ready", last_health_check=T0 + timedelta(seconds=checked or 0))
+    return Status(
+        phase=Phase.READY,
+        message=f"content {content}",
+        discovered_backends=(backend,),
+        timestamp=T0 + timedelta(seconds=serial),
+    )
 
 
 @attrs.frozen
 class Written:
     status: Status
     decided_at: float  # when the rules chose to write it
+    flushing: bool  # decided while a flush was in progress
 
 
 class Shell:
@@ -75,15 +94,17 @@ class Shell:
         self.state = CoalescerState()
         self.now = 0.0
         self.sink_ready_in = 0.0
-        self.sink_failing = False
+        self.sink_failing: str | None = None  # "answered" or "unreachable" while failing
         self.hold_outcomes = False
         self.timers: dict[int, float] = {}
-        self.held: tuple[Status, float] | None = None  # a write whose outcome is held back
+        self.held: tuple[Status, tuple[float, bool]] | None = None  # a write whose outcome is held back
         self.awaiting = False  # a write was handed to the sink and its outcome not fed back yet
         self.reports: list[Status] = []
         self.attempts: list[Status] = []
         self.written: list[Written] = []
         self.failures_since_success = 0
+        self.answered_run = 0
+        self.unreachable_run = 0
         self.flushes_done = 0
 
     def feed(self, event: Event) -> None:
@@ -92,7 +113,8 @@ class Shell:
             skipped = self.state.skipped_unchanged
             self.state, effects = step(self.state, events.pop(0), Now(self.now, self.sink_ready_in), self.policy)
             if self.state.skipped_unchanged > skipped:
-                self.failures_since_success = 0  # the sink already says it: the failing streak is moot
+                # The sink already says it: the failing streak is moot.
+                self.failures_since_success = self.answered_run = self.unreachable_run = 0
             for effect in effects:
                 outcome = self.perform(effect)
                 if outcome is not None:
@@ -105,13 +127,24 @@ class Shell:
                 assert self.state.in_flight is status
                 self.awaiting = True
                 self.attempts.append(status)
+                decided = (self.now, self.state.flushing)
                 if self.hold_outcomes:
-                    self.held = (status, self.now)
+                    self.held = (status, decided)
                     return None
-                return self.outcome(status, self.now)
+                return self.outcome(status, decided)
             case RetryLater(timer=timer, delay=delay, attempt=attempt):
                 assert attempt == self.failures_since_success
-                assert self.policy.backoff.base_delay(attempt) <= delay <= self.policy.backoff.maximum
+                backoff = self.policy.backoff
+                if self.unreachable_run:
+                    cap = self.policy.unreachable_retry_max
+                    assert min(backoff.base_delay(self.unreachable_run), cap) <= delay <= cap
+                else:
+                    assert backoff.base_delay(self.answered_run) <= delay <= backoff.maximum
+                self.start_timer(timer, delay)
+            case Hold(timer=timer, delay=delay):
+                interval = self.policy.timestamp_only_after
+                assert interval is not None
+                assert 0 < delay <= interval
                 self.start_timer(timer, delay)
             case WaitForSink(timer=timer, delay=delay):
                 assert delay == self.sink_ready_in > 0
@@ -129,20 +162,25 @@ class Shell:
         assert not self.timers, "a second timer while one is outstanding"
         self.timers[timer] = self.now + delay
 
-    def outcome(self, status: Status, decided_at: float) -> Event:
+    def outcome(self, status: Status, decided: tuple[float, bool]) -> Event:
         self.awaiting = False
-        if self.sink_failing:
+        if self.sink_failing is not None:
             self.failures_since_success += 1
-            return WriteFailed("SinkError: unavailable", self.rng.random())
-        self.failures_since_success = 0
-        self.written.append(Written(status, decided_at))
+            unreachable = self.sink_failing == "unreachable"
+            if unreachable:
+                self.answered_run, self.unreachable_run = 0, self.unreachable_run + 1
+            else:
+                self.answered_run, self.unreachable_run = self.answered_run + 1, 0
+            return WriteFailed("SinkError: unavailable", self.rng.random(), unreachable)
+        self.failures_since_success = self.answered_run = self.unreachable_run = 0
+        self.written.append(Written(status, *decided))
         return WriteSucceeded()
 
     def release_held(self) -> None:
         if self.held is not None:
-            status, decided_at = self.held
+            status, decided = self.held
             self.held = None
-            self.feed(self.outcome(status, decided_at))
+            self.feed(self.outcome(status, decided))
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -155,22 +193,45 @@ class Shell:
 class CoalescingMachine(RuleBasedStateMachine):
     shell: Shell
 
-    @initialize(seed=st.integers(0, 2**32 - 1), resend=st.sampled_from([None, None, 0.0, 1.0, 30.0]))
-    def start(self, seed: int, resend: float | None) -> None:
-        self.shell = Shell(CoalescingPolicy(BACKOFF, resend), random.Random(seed))
+    @initialize(
+        seed=st.integers(0, 2**32 - 1),
+        resend=st.sampled_from([None, None, 0.0, 1.0, 30.0]),
+        hold=st.sampled_from([None, 1.0, 30.0]),
+        unreachable_max=st.sampled_from([0.25, 1.0]),
+    )
+    def start(self, seed: int, resend: float | None, hold: float | None, unreachable_max: float) -> None:
+        policy = CoalescingPolicy(BACKOFF, resend, hold, unreachable_max)
+        self.shell = Shell(policy, random.Random(seed))
 
     @rule(content=st.integers(0, 2))
     def offer(self, content: int) -> None:
-        status = report(content, len(self.shell.reports))
-        self.shell.reports.append(status)
-        self.shell.feed(Offered(status))
+        self.offer_status(report(content, len(self.shell.reports)))
+
+    @rule()
+    def refresh(self) -> None:
+        """Only timestamps changed: the last report again, its backend checked later."""
+        shell = self.shell
+        content = int(shell.reports[-1].message.split()[-1]) if shell.reports else 0
+        serial = len(shell.reports)
+        self.offer_status(report(content, serial, checked=serial))
+
+    def offer_status(self, status: Status) -> None:
+        shell = self.shell
+        state = shell.state
+        real_change = not only_timestamps_differ(status, state.last_written)
+        free = state.in_flight is None and (state.timer is None or state.holding) and shell.sink_ready_in == 0
+        shell.reports.append(status)
+        shell.feed(Offered(status))
+        if real_change and free:
+            assert shell.attempts, "a real change was not written at once"
+            assert shell.attempts[-1] is status, "a real change was not written at once"
 
     @rule()
     def empty_wake(self) -> None:
         self.shell.feed(Offered(None))
 
-    @rule(failing=st.booleans())
-    def sink_health(self, failing: bool) -> None:
+    @rule(failing=st.sampled_from([None, "answered", "unreachable"]))
+    def sink_health(self, failing: str | None) -> None:
         self.shell.sink_failing = failing
 
     @rule(wait=st.sampled_from([0.0, 0.0, 0.3]))
@@ -205,7 +266,7 @@ class CoalescingMachine(RuleBasedStateMachine):
     @rule()
     def flush_with_a_healthy_sink(self) -> None:
         shell = self.shell
-        shell.sink_failing, shell.sink_ready_in, shell.hold_outcomes = False, 0.0, False
+        shell.sink_failing, shell.sink_ready_in, shell.hold_outcomes = None, 0.0, False
         shell.release_held()
         done = shell.flushes_done
         shell.feed(FlushRequested(None))
@@ -229,7 +290,7 @@ class CoalescingMachine(RuleBasedStateMachine):
         shell.timers.clear()
         shell.held = None
         shell.awaiting = False
-        shell.failures_since_success = 0
+        shell.failures_since_success = shell.answered_run = shell.unreachable_run = 0
         in_slot = unwritten
         if newer_waiting:
             in_slot = report(content, len(shell.reports))
@@ -251,6 +312,16 @@ class CoalescingMachine(RuleBasedStateMachine):
             if before.status.same_content(after.status):
                 assert resend is not None, "an unchanged status was written again"
                 assert after.decided_at - before.decided_at >= resend
+
+    @invariant()
+    def timestamp_only_writes_wait_for_the_interval(self) -> None:
+        interval = self.shell.policy.timestamp_only_after
+        if interval is None:
+            return
+        for before, after in itertools.pairwise(self.shell.written):
+            if after.flushing or not only_timestamps_differ(after.status, before.status):
+                continue
+            assert after.decided_at - before.decided_at >= interval - 1e-9, "timestamps alone went out early"
 
     @invariant()
     def the_outstanding_timer_is_the_one_the_state_knows(self) -> None:
@@ -370,3 +441,145 @@ def test_results_without_a_write_in_flight_change_nothing() -> None:
 def test_a_negative_resend_interval_is_rejected_naming_the_field() -> None:
     with pytest.raises(ValidationError, match="resend_unchanged_after"):
         CoalescingPolicy(resend_unchanged_after=-1.0)
+
+
+# --------------------------------------------------------------------------- steady state and outages
+
+
+def steady_report(backends: int, checks: tuple[int, ...], serial: int, phase: Phase = Phase.READY) -> Status:
+    """``backends`` healthy backends, each last checked at its own second."""
+    return Status(
+        phase=phase,
+        message=f"{backends} backends",
+        discovered_backends=tuple(
+            DiscoveredBackend(f"b{i}", status="ready", last_health_check=T0 + timedelta(seconds=checks[i]))
+            for i in range(backends)
+        ),
+        timestamp=T0 + timedelta(seconds=serial),
+    )
+
+
+@settings(deadline=None)
+@given(
+    backends=st.integers(1, 40),
+    gaps=st.lists(st.floats(0.01, 3.0), min_size=1, max_size=300),
+    interval=st.sampled_from([5.0, 30.0]),
+    changes=st.sets(st.integers(0, 299), max_size=5),
+)
+def test_a_steady_state_costs_at_most_two_writes_per_interval_whatever_the_backends(
+    backends: int, gaps: list[float], interval: float, changes: set[int]
+) -> None:
+    """Probes refresh lastHealthCheck at any rate; the health actor re-asserts every interval.
+
+    Writes without news wait for the interval; a real change (a phase flip) goes out at once.
+    """
+    policy = CoalescingPolicy(resend_unchanged_after=interval, timestamp_only_after=interval)
+    state = CoalescerState()
+    now, checks, phase = 0.0, [0] * backends, Phase.READY
+    timers: dict[int, float] = {}
+    writes: list[tuple[float, bool]] = []  # (when, because of a real change)
+
+    def feed(event: Event, real: bool = False) -> None:
+        nonlocal state
+        state, effects = step(state, event, Now(now), policy)
+        for effect in effects:
+            match effect:
+                case Write():
+                    writes.append((now, real))
+                    feed(WriteSucceeded())
+                case Hold(timer=timer, delay=delay):
+                    timers[timer] = now + delay
+                case CancelTimer(timer=timer):
+                    timers.pop(timer)
+                case _:
+                    raise AssertionError(f"unexpected {effect!r}")
+
+    for serial, gap in enumerate(gaps):
+        for timer, due in sorted(timers.items(), key=lambda item: item[1]):
+            if due <= now + gap:
+                now = due
+                del timers[timer]
+                feed(TimerFired(timer, None))
+        now += gap
+        real = serial in changes
+        if real:
+            phase = Phase.DEGRADED if phase is Phase.READY else Phase.READY
+        else:
+            checks[serial % backends] = serial + 1
+        before = len(writes)
+        feed(Offered(steady_report(backends, tuple(checks), serial, phase)), real)
+        if real:
+            assert len(writes) == before + 1, "a real change waited"
+            assert writes[-1] == (now, True)
+    routine = [at for at, real in writes[1:] if not real]
+    for earlier, later in itertools.pairwise([writes[0][0], *routine]):
+        assert later - earlier >= interval - 1e-9 or any(earlier <= at <= later for at, real in writes if real)
+    span = now - writes[0][0]
+    assert len(routine) <= 2 * (span / interval + 1), "more than two routine writes per interval"
+
+
+@given(failures=st.integers(1, 30), draws=st.lists(st.floats(0, 1, exclude_max=True), min_size=31, max_size=31))
+def test_an_unreachable_sink_is_retried_within_the_cap_and_an_answer_starts_a_fresh_backoff(
+    failures: int, draws: list[float]
+) -> None:
+    policy = CoalescingPolicy(unreachable_retry_max=1.0)
+    status = report(1, 0)
+    state, _ = step(CoalescerState(), Offered(status), Now(0.0), policy)
+    for attempt in range(1, failures + 1):
+        state, (retry,) = step(state, WriteFailed("refused", draws[attempt - 1], unreachable=True), Now(0.0), policy)
+        assert isinstance(retry, RetryLater)
+        assert retry.attempt == attempt
+        assert min(DEFAULT_RETRY_BACKOFF.base_delay(attempt), 1.0) <= retry.delay <= 1.0
+        state, effects = step(state, TimerFired(retry.timer, None), Now(0.0), policy)
+        assert effects == (Write(status),)
+    # The server is back but overloaded: its first 503 waits the shortest delay, not the 30 s cap.
+    state, (retry,) = step(state, WriteFailed("503", draws[-1]), Now(0.0), policy)
+    assert isinstance(retry, RetryLater)
+    assert retry.attempt == failures + 1
+    assert retry.delay == DEFAULT_RETRY_BACKOFF.delay(1, draws[-1])
+
+
+def test_a_flush_cuts_a_timestamp_only_hold_short() -> None:
+    policy = CoalescingPolicy(timestamp_only_after=30.0)
+    state = write_one(CoalescerState(), report(1, 0), 0.0, policy)
+    refreshed = report(1, 1, checked=1)
+    state, effects = step(state, Offered(refreshed), Now(5.0), policy)
+    assert effects == (Hold(1, 25.0),)
+    state, effects = step(state, FlushRequested(None), Now(6.0), policy)
+    assert effects == (CancelTimer(1), Write(refreshed))
+    state, effects = step(state, WriteSucceeded(), Now(6.0), policy)
+    assert effects == (FlushDone(),)
+
+
+@given(same_timestamps=st.booleans())
+def test_a_new_writer_writes_the_latest_at_once_even_if_it_equals_the_last_write(same_timestamps: bool) -> None:
+    """Leader election: what a follower "wrote" was withheld, so a new leader must not skip or hold it."""
+    policy = CoalescingPolicy(resend_unchanged_after=None, timestamp_only_after=30.0)
+    state = write_one(CoalescerState(), report(1, 0), 0.0, policy)
+    latest = report(1, 0) if same_timestamps else report(1, 1, checked=1)
+    _, offered = step(state, Offered(latest), Now(5.0), policy)
+    assert Write(latest) not in offered  # an ordinary offer is skipped or held
+    state, effects = step(state, Rewrite(latest), Now(5.0), policy)
+    assert effects[-1] == Write(latest)
+    assert state.last_written is None
+
+
+def test_a_real_change_cuts_a_hold_short_and_the_hold_then_writes_the_latest() -> None:
+    policy = CoalescingPolicy(timestamp_only_after=30.0)
+    state = write_one(CoalescerState(), report(1, 0), 0.0, policy)
+    state, effects = step(state, Offered(report(1, 1, checked=1)), Now(5.0), policy)
+    assert effects == (Hold(1, 25.0),)
+    changed = report(2, 2, checked=2)
+    state, effects = step(state, Offered(changed), Now(7.0), policy)
+    assert effects == (CancelTimer(1), Write(changed))
+    state, _ = step(state, WriteSucceeded(), Now(7.0), policy)
+    later = report(2, 3, checked=3)
+    state, effects = step(state, Offered(later), Now(8.0), policy)
+    assert effects == (Hold(2, 29.0),)
+    state, effects = step(state, TimerFired(2, None), Now(37.0), policy)
+    assert effects == (Write(later),)
+
+
+def test_the_unreachable_cap_must_be_positive() -> None:
+    with pytest.raises(ValidationError, match="unreachable_retry_max"):
+        CoalescingPolicy(unreachable_retry_max=0.0)

@@ -27,7 +27,13 @@ from vmcp_actors.errors import KubernetesConfigError, KubernetesTransientError, 
 from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.factory import new_reporter
 from vmcp_actors.reporting.kubernetes.client import load_api_client
-from vmcp_actors.reporting.kubernetes.mapping import desired_status, missing_core_conditions
+from vmcp_actors.reporting.kubernetes.mapping import (
+    StatusLayout,
+    apply_patch,
+    desired_status,
+    missing_core_conditions,
+    owned_status,
+)
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 from vmcp_actors.reporting.sinks import LoggingReporter
 
@@ -114,13 +120,13 @@ def test_desired_status_is_toolhives_mapping() -> None:
         ),
         discovered_backends=(DiscoveredBackend("a", status="ready"), DiscoveredBackend("b", status="unavailable")),
         backend_count=1,
-        observed_generation=77,  # ignored: the object's generation is what counts
+        observed_generation=77,  # ignored by the mapping: the reporter passes the generation it knows
         timestamp=NOW,  # ignored: not a CRD field
     )
     obj = vmcp_object(stored)
     original = copy.deepcopy(obj)
 
-    result = desired_status(obj, status, NOW)
+    result = desired_status(obj, status, NOW, observed_generation=3)
 
     assert obj == original, "the input must not be mutated"
     assert result == {
@@ -156,6 +162,62 @@ def test_desired_status_is_toolhives_mapping() -> None:
     }
 
 
+def test_observed_generation_is_written_only_when_known() -> None:
+    stored = {
+        "observedGeneration": 2,  # the operator's
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "R",
+                "message": "",
+                "lastTransitionTime": "x",
+                "observedGeneration": 2,
+            }
+        ],
+    }
+    status = Status(phase=Phase.READY, conditions=(cond("Ready", ConditionStatus.TRUE),), observed_generation=0)
+    result = desired_status(vmcp_object(stored, generation=9), status, NOW)
+    assert result["observedGeneration"] == 2, "an unknown generation leaves the operator's alone"
+    assert "observedGeneration" not in result["conditions"][0], "nor is it claimed on the runtime's condition"
+    known = desired_status(vmcp_object(stored, generation=9), status, NOW, observed_generation=7)
+    assert (known["observedGeneration"], known["conditions"][0]["observedGeneration"]) == (7, 7)
+
+
+def test_the_runtime_layout_owns_status_runtime_and_nothing_else() -> None:
+    stored = {"phase": "Ready", "url": "http://vmcp", "conditions": [{"type": "Ready", "status": "True"}]}
+    status = Status(
+        phase=Phase.FAILED,
+        message="No routable backends",
+        conditions=(cond("Ready", ConditionStatus.FALSE, T0, "NoRoutableBackends"),),
+        discovered_backends=(DiscoveredBackend("a", status="unavailable", consecutive_failures=2),),
+    )
+    owned = owned_status(status, StatusLayout.RUNTIME, vmcp_object(stored), NOW, observed_generation=4)
+    assert owned == {
+        "phase": "Failed",
+        "message": "No routable backends",
+        "discoveredBackends": [{"name": "a", "status": "unavailable", "consecutiveFailures": 2}],
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "False",
+                "observedGeneration": 4,
+                "lastTransitionTime": "2026-03-01T12:00:00Z",
+                "reason": "NoRoutableBackends",
+                "message": "",
+            }
+        ],
+    }, "status.runtime has no observedGeneration of its own; the top-level Ready is not ours"
+    assert apply_patch("vmcp", "ns", StatusLayout.RUNTIME, owned) == {
+        "apiVersion": "toolhive.stacklok.dev/v1beta1",
+        "kind": "VirtualMCPServer",
+        "metadata": {"name": "vmcp", "namespace": "ns"},
+        "status": {"runtime": owned},
+    }
+    whole = desired_status(vmcp_object(stored), status, NOW, layout=StatusLayout.RUNTIME, observed_generation=4)
+    assert whole == {**stored, "runtime": owned}
+
+
 def test_desired_status_drops_empty_values_like_omitempty() -> None:
     stored = {"phase": "Ready", "message": "m", "backendCount": 2, "discoveredBackends": [{"name": "a"}]}
     result = desired_status(vmcp_object(stored, generation=0), Status(phase=Phase.FAILED), NOW)
@@ -166,7 +228,7 @@ def test_desired_status_of_an_object_without_status() -> None:
     status = Status(phase=Phase.READY, conditions=(cond("Ready", ConditionStatus.TRUE),))
     result = desired_status(vmcp_object(), status, NOW)
     assert result["conditions"][0]["lastTransitionTime"] == "2026-03-01T12:00:00Z"
-    assert result["observedGeneration"] == 3
+    assert "observedGeneration" not in result, "the object's generation is not what the runtime observed"
 
 
 def test_an_unknown_phase_becomes_pending() -> None:
@@ -248,6 +310,10 @@ def test_dotted_names_are_valid() -> None:
         ({"request_timeout": 0}, "request_timeout"),
         ({"conflict_retries": -1}, "conflict_retries"),
         ({"cache_ttl": -1.0}, "cache_ttl"),
+        ({"layout": "sideways"}, "layout"),
+        ({"method": "post"}, "method"),
+        ({"observed_generation": 0}, "observed_generation"),
+        ({"observed_generation": True}, "observed_generation"),
     ],
 )
 def test_options_are_validated(options: dict[str, Any], field: str) -> None:
@@ -407,6 +473,36 @@ def test_k8s_options_reach_the_reporter(tmp_path: Path) -> None:
             reporter.report_status(Status(phase=Phase.READY))
     assert reporter.stats().rate_limited_s == pytest.approx(1.0)
     reporter.start()(1.0)
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "text"),
+    [
+        ({"VMCP_STATUS_LAYOUT": "top-level"}, "VMCP_STATUS_LAYOUT", "must be one of runtime, legacy"),
+        ({"VMCP_OBSERVED_GENERATION": "latest"}, "VMCP_OBSERVED_GENERATION", "must be a positive integer"),
+        ({"VMCP_OBSERVED_GENERATION": "0"}, "VMCP_OBSERVED_GENERATION", "must be a positive integer"),
+    ],
+)
+def test_bad_layout_or_generation_variables_are_named(
+    tmp_path: Path, env: dict[str, str], field: str, text: str
+) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "config", "https://cluster.example:6443")
+    with pytest.raises(ValidationError) as caught:
+        new_reporter({"VMCP_NAME": "vmcp", "VMCP_NAMESPACE": "ns", "KUBECONFIG": str(kubeconfig), **env})
+    assert caught.value.field == field
+    assert text in str(caught.value)
+
+
+def test_layout_and_generation_variables_reach_the_reporter(tmp_path: Path) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "config", f"https://127.0.0.1:{closed_port()}")
+    env = {"VMCP_NAME": "vmcp", "VMCP_NAMESPACE": "ns", "KUBECONFIG": str(kubeconfig)}
+    reporter = new_reporter({**env, "VMCP_STATUS_LAYOUT": "Legacy", "VMCP_OBSERVED_GENERATION": "12"})
+    assert isinstance(reporter, K8sReporter)
+    assert reporter.layout is StatusLayout.LEGACY
+    assert reporter.stats().layout == "legacy"
+    undecided = new_reporter(env)
+    assert isinstance(undecided, K8sReporter)
+    assert undecided.layout is None, "without the variable, the API server's answer decides"
 
 
 def test_stats_are_a_frozen_snapshot() -> None:

@@ -1,9 +1,10 @@
-"""``desired_status``: toolhive's CRD mapping, checked for any stored object and any status.
+"""The CRD mapping (``owned_status``, ``apply_patch``, ``desired_status``) for any stored object and any status.
 
-The properties are the ones a second writer (the operator) relies on: what the runtime
-does not own survives untouched, ``lastTransitionTime`` moves only on a flip, the runtime's
-own conditions disappear when it stops reporting them, and writing the result again
-changes nothing (which is what lets the reporter skip the request).
+The properties are the ones a second writer (the operator) relies on: the apply carries
+only what the runtime owns, what the runtime does not own survives an update untouched,
+``lastTransitionTime`` moves only on a flip, the runtime's own conditions disappear when it
+stops reporting them, observedGeneration is claimed only when known, and computing again
+from the result changes nothing (which is what lets the reporter skip the request).
 """
 
 from __future__ import annotations
@@ -18,9 +19,20 @@ from hypothesis import strategies as st
 from tests.strategies import discovered_backends, statuses, times
 from vmcp_actors.model.codec import encode_backend, encode_condition
 from vmcp_actors.model.status import Condition, ConditionStatus, Phase, Status, format_time, parse_time
-from vmcp_actors.reporting.kubernetes.mapping import RUNTIME_CONDITION_TYPES, desired_status
+from vmcp_actors.reporting.kubernetes.mapping import (
+    RUNTIME_CONDITION_TYPES,
+    StatusLayout,
+    apply_patch,
+    desired_status,
+    owned_status,
+    stored_section,
+)
 
 RUNTIME_FIELDS = {"phase", "message", "backendCount", "discoveredBackends", "observedGeneration", "conditions"}
+#: ``status.runtime`` in toolhive v0.63.0's CRD: no observedGeneration of its own.
+RUNTIME_SECTION_FIELDS = RUNTIME_FIELDS - {"observedGeneration"}
+layouts = st.sampled_from(list(StatusLayout))
+generations = st.none() | st.integers(min_value=1, max_value=2**40)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
@@ -61,6 +73,12 @@ def stored_objects(draw: st.DrawFn) -> dict[str, Any]:
     )
     if types:
         status["conditions"] = [draw(stored_conditions_of(t)) for t in types]
+    if draw(st.booleans()):  # toolhive v0.47+: a runtime section, with its own conditions
+        runtime_types = draw(st.lists(st.sampled_from(["Ready", "Degraded", "BackendsDiscovered"]), unique=True))
+        status["runtime"] = {
+            "phase": draw(st.sampled_from(list(Phase))).value,
+            "conditions": [draw(stored_conditions_of(t)) for t in runtime_types],
+        }
     metadata: dict[str, Any] = {"name": "vmcp", "namespace": "ns", "resourceVersion": "1"}
     generation = draw(st.none() | st.integers(min_value=1, max_value=2**40))
     if generation is not None:
@@ -72,38 +90,70 @@ def stored_objects(draw: st.DrawFn) -> dict[str, Any]:
     return obj
 
 
-def stored_conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    return list((obj.get("status") or {}).get("conditions") or [])
+def stored_conditions(obj: dict[str, Any], layout: StatusLayout = StatusLayout.LEGACY) -> list[dict[str, Any]]:
+    return list(stored_section(obj, layout).get("conditions") or [])
 
 
 def by_type(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {item["type"]: item for item in items}
 
 
-@given(stored_objects(), statuses(), times)
-def test_what_the_runtime_does_not_own_survives_untouched(obj: dict[str, Any], status: Status, now: datetime) -> None:
+@given(stored_objects(), statuses(), times, layouts, generations)
+def test_the_apply_carries_only_what_the_runtime_owns(
+    obj: dict[str, Any], status: Status, now: datetime, layout: StatusLayout, generation: int | None
+) -> None:
     original = copy.deepcopy(obj)
-    result = desired_status(obj, status, now)
+    owned = owned_status(status, layout, obj, now, generation)
+    body = apply_patch("vmcp", "ns", layout, owned)
+    assert obj == original
+    assert set(body) == {"apiVersion", "kind", "metadata", "status"}
+    assert body["metadata"] == {"name": "vmcp", "namespace": "ns"}, "no resourceVersion, no other metadata"
+    if layout is StatusLayout.RUNTIME:
+        assert body["status"] == {"runtime": owned}
+        assert set(owned) <= RUNTIME_SECTION_FIELDS
+    else:
+        assert body["status"] == owned
+        assert set(owned) <= RUNTIME_FIELDS
+    assert [c["type"] for c in owned.get("conditions", [])] == [c.type for c in status.conditions]
+
+
+@given(stored_objects(), statuses(), times, layouts)
+def test_what_the_runtime_does_not_own_survives_an_update_untouched(
+    obj: dict[str, Any], status: Status, now: datetime, layout: StatusLayout
+) -> None:
+    original = copy.deepcopy(obj)
+    result = desired_status(obj, status, now, layout=layout)
     assert obj == original
     stored = obj.get("status") or {}
+    owned_keys = {"runtime"} if layout is StatusLayout.RUNTIME else RUNTIME_FIELDS
     for key, value in stored.items():
-        if key not in RUNTIME_FIELDS:
+        if key not in owned_keys:
             assert result[key] == value
+    if layout is StatusLayout.RUNTIME:
+        return
     reported_types = {c.type for c in status.conditions}
     foreign = [c for c in stored_conditions(obj) if c["type"] not in (*RUNTIME_CONDITION_TYPES, *reported_types)]
     kept = [c for c in result.get("conditions", []) if c["type"] in {f["type"] for f in foreign}]
     assert kept == foreign, "foreign conditions must survive unchanged and in order"
 
 
-@given(stored_objects(), statuses(), times)
-def test_the_runtime_fields_say_exactly_what_was_reported(obj: dict[str, Any], status: Status, now: datetime) -> None:
-    result = desired_status(obj, status, now)
-    generation = obj["metadata"].get("generation", 0)
+@given(stored_objects(), statuses(), times, layouts, generations)
+def test_the_runtime_fields_say_exactly_what_was_reported(
+    obj: dict[str, Any], status: Status, now: datetime, layout: StatusLayout, generation: int | None
+) -> None:
+    result = stored_section(
+        {"status": desired_status(obj, status, now, layout=layout, observed_generation=generation)}, layout
+    )
     assert result["phase"] == status.phase.value
     assert result.get("message", "") == status.message
     assert result.get("backendCount", 0) == status.backend_count
     assert result.get("discoveredBackends", []) == [encode_backend(b) for b in status.discovered_backends]
-    assert result.get("observedGeneration", 0) == generation
+    if layout is StatusLayout.RUNTIME:
+        assert "observedGeneration" not in result
+    elif generation is not None:
+        assert result["observedGeneration"] == generation
+    else:
+        assert result.get("observedGeneration") == (obj.get("status") or {}).get("observedGeneration")
     written = by_type(result.get("conditions", []))
     for condition in status.conditions:
         out = written[condition.type]
@@ -112,13 +162,15 @@ def test_the_runtime_fields_say_exactly_what_was_reported(obj: dict[str, Any], s
             condition.reason,
             condition.message,
         )
-        assert out.get("observedGeneration", 0) == generation
+        assert out.get("observedGeneration") == generation, "claimed only when known"
 
 
-@given(stored_objects(), statuses(), times)
-def test_transition_time_moves_only_when_the_status_flips(obj: dict[str, Any], status: Status, now: datetime) -> None:
-    result = by_type(desired_status(obj, status, now).get("conditions", []))
-    before = by_type(stored_conditions(obj))
+@given(stored_objects(), statuses(), times, layouts)
+def test_transition_time_moves_only_when_the_status_flips(
+    obj: dict[str, Any], status: Status, now: datetime, layout: StatusLayout
+) -> None:
+    result = by_type(owned_status(status, layout, obj, now).get("conditions", []))
+    before = by_type(stored_conditions(obj, layout))
     for condition in status.conditions:
         out = result[condition.type]["lastTransitionTime"]
         previous = before.get(condition.type)
@@ -146,8 +198,12 @@ def test_runtime_conditions_absent_from_the_status_are_removed(
     assert reported <= present
 
 
-@given(stored_objects(), statuses(), times, times)
-def test_applying_twice_is_applying_once(obj: dict[str, Any], status: Status, now: datetime, later: datetime) -> None:
-    once = desired_status(obj, status, now)
-    twice = desired_status({**obj, "status": once}, status, later)
+@given(stored_objects(), statuses(), times, times, layouts, generations)
+def test_applying_twice_is_applying_once(
+    obj: dict[str, Any], status: Status, now: datetime, later: datetime, layout: StatusLayout, generation: int | None
+) -> None:
+    once = desired_status(obj, status, now, layout=layout, observed_generation=generation)
+    twice = desired_status({**obj, "status": once}, status, later, layout=layout, observed_generation=generation)
     assert twice == once
+    owned = owned_status(status, layout, obj, now, generation)
+    assert owned_status(status, layout, {**obj, "status": once}, later, generation) == owned

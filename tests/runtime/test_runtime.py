@@ -212,7 +212,12 @@ def test_stop_reports_the_final_status_and_leaves_nothing_running(
     final = runtime.status()
     assert final is not None
     assert sink.on_disk().same_content(final)  # what the sink holds is what stop reported
-    assert final.phase is Phase.FAILED  # its only backend is stopped: nothing is routable
+    # Stopped on purpose: Pending and Ready=False reason Stopped, not Failed (which would page someone).
+    assert final.phase is Phase.PENDING
+    ready = final.condition("Ready")
+    assert ready is not None
+    assert (ready.status.value, ready.reason) == ("False", "Stopped")
+    assert final.message.startswith("vMCP stopped at ")
     assert set(runtime_threads()) <= threads_before
     assert child_pids() == children_before
     with pytest.raises(RuntimeStoppedError):

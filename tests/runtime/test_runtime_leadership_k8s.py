@@ -120,7 +120,8 @@ def replicas(
 
 
 def in_api(api: client.ApiClient, namespace: str) -> tuple[str, list[str]]:
-    status: dict[str, Any] = get_vmcp(api, namespace).get("status") or {}
+    whole: dict[str, Any] = get_vmcp(api, namespace).get("status") or {}
+    status: dict[str, Any] = whole.get("runtime") or {}  # the runtime's own subtree (toolhive v0.47+ CRD)
     return str(status.get("phase", "")), [b["name"] for b in status.get("discoveredBackends") or []]
 
 

@@ -95,9 +95,9 @@ def test_crd_is_established_with_upstream_names(control_plane: ControlPlane, adm
     assert crd.spec.names.short_names == ["vmcp", "virtualmcp"]
     assert crd.spec.names.categories == ["toolhive"]
     assert crd.spec.scope == "Namespaced"
-    assert [(v.name, v.served, v.storage) for v in crd.spec.versions] == [
-        ("v1beta1", True, True),
+    assert sorted((v.name, v.served, v.storage) for v in crd.spec.versions) == [
         ("v1alpha1", True, False),
+        ("v1beta1", True, True),
     ]
     discovery = raw_request(admin_api, "GET", f"/apis/{GROUP}/{VERSION}").json()
     resources = {r["name"] for r in discovery["resources"]}

@@ -47,7 +47,7 @@ from vmcp_actors.health.probe_schedule import ProbeSchedule, StartupGate
 from vmcp_actors.health.probes import ProbeFailureKind, ProbeResult
 from vmcp_actors.health.rules import apply_lifecycle, apply_probe, record_revision, should_probe
 from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
-from vmcp_actors.health.status_builder import BackendView, build_status
+from vmcp_actors.health.status_builder import BackendView, build_status, stopped_status
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.protocol import Reporter
 
@@ -196,7 +196,7 @@ class HealthActor(GuardedActor):
             case InitialWaitOver():
                 self._on_initial_wait_over()
             case BuildFinalStatus():
-                return self._refresh(force=True)
+                return self._final_status()
             case _:
                 assert_never(message)
         return None
@@ -242,15 +242,18 @@ class HealthActor(GuardedActor):
         self._tracked[name] = tracked = attrs.evolve(tracked, active=state.active)
         signal = lifecycle_signal(state)
         if signal is not None:
-            self._fold(name, signal, error, refresh=False)
+            # A session that died (not one stopped on request) counts as a failure.
+            self._fold(name, signal, error, refresh=False, failed=state in (State.FAILED, State.UNREACHABLE))
         if state.active and not was_active and not tracked.probes.probing:
             self._probe_now(name)  # a fresh session is checked at once (latency, liveness)
 
-    def _fold(self, name: str, signal: LifecycleSignal, message: str, *, refresh: bool = True) -> None:
+    def _fold(
+        self, name: str, signal: LifecycleSignal, message: str, *, refresh: bool = True, failed: bool = False
+    ) -> None:
         if name not in self._tracked:
             return
         now = self._scheduler.clock.now()
-        self.states[name] = apply_lifecycle(self.states.get(name), signal, now, message)
+        self.states[name] = apply_lifecycle(self.states.get(name), signal, now, message, failed=failed)
         if refresh:
             self._refresh()
 
@@ -339,6 +342,14 @@ class HealthActor(GuardedActor):
     def _has_data(self, name: str) -> bool:
         state = self.states.get(name)
         return state is not None and state.observed
+
+    def _final_status(self) -> Status:
+        """After a graceful stop: Pending, Ready=False reason Stopped (``stopped_status``), reported."""
+        status = stopped_status(self._cell.value, self._scheduler.clock.now())
+        self._cell.value = status
+        log.info("vmcp phase=%s message=%r", status.phase.value, status.message)
+        self._reporter.report_status(status)
+        return status
 
     def _refresh(self, *, force: bool = False) -> Status:
         self._gate = self._gate.observe(self._has_data)

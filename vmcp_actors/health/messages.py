@@ -71,7 +71,11 @@ class Refresh:
 
 @attrs.frozen
 class BuildFinalStatus:
-    """Answered (via ``ask``) with the status built now, which is also reported."""
+    """Answered (via ``ask``) with the final status after a graceful stop, which is also reported.
+
+    Pending with Ready=False reason ``Stopped`` (``status_builder.stopped_status``), not the
+    Failed the builder's rules would give once every backend is stopped on purpose.
+    """
 
 
 @attrs.frozen

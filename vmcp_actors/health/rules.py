@@ -232,16 +232,25 @@ _LIFECYCLE_CATEGORY: Final = {
 
 
 def apply_lifecycle(
-    state: BackendHealthState | None, lifecycle: LifecycleSignal, now: datetime, message: str = ""
+    state: BackendHealthState | None,
+    lifecycle: LifecycleSignal,
+    now: datetime,
+    message: str = "",
+    *,
+    failed: bool = False,
 ) -> BackendHealthState:
     """Fold a session event into the state, without waiting for probes to notice.
 
     The rules (toolhive has no equivalent; it learns everything from probes):
 
     * ``STARTING``: unknown.  A backend never seen before stays unobserved, so a vMCP
-      whose backends are all starting is Pending, not Failed.
+      whose backends are all starting is Pending, not Failed.  A backend known to be
+      unhealthy stays so while it reconnects: the new attempt says nothing new about it
+      (without this, a SIGKILLed stdio backend read "unknown" the moment its restart began).
     * ``SESSION_LOST``: unhealthy at once -- a backend without a session cannot take a
       request, so counting probes up to the threshold would only route traffic into it.
+      With ``failed`` (the session died, as opposed to a requested stop) it also counts as
+      one consecutive failure, as a failed probe would.
     * ``AUTH_REQUIRED``: unauthenticated at once.
     * ``CONNECTED``, checked in this order:
       1. no state yet: healthy;
@@ -250,8 +259,9 @@ def apply_lifecycle(
       3. the status was set by a lifecycle event: healthy;
       4. otherwise the status came from probes and stands (a slow backend stays degraded).
 
-    Lifecycle events neither count as probe failures nor touch the breaker, which gates
-    probes only; ``last_check_time`` is left alone because no health check ran.
+    Apart from a ``failed`` session loss, lifecycle events do not count as failures, and
+    none touches the breaker, which gates probes only; ``last_check_time`` is left alone
+    because no health check ran.
     ``message`` is kept as the last error of ``SESSION_LOST`` and ``AUTH_REQUIRED``;
     ``STARTING`` keeps the previous last error (the failure being retried), so a
     reconnecting backend's status still says why it is down.
@@ -260,6 +270,8 @@ def apply_lifecycle(
     text = short_message(message)
     if lifecycle is LifecycleSignal.CONNECTED:
         return _connected(state, now)
+    if lifecycle is LifecycleSignal.STARTING and state is not None and state.status is BackendHealth.UNHEALTHY:
+        return state
     status = _LIFECYCLE_STATUS[lifecycle]
     category = _LIFECYCLE_CATEGORY.get(lifecycle)
     # Starting again, the reason of the failure being retried still explains the wait.
@@ -269,15 +281,18 @@ def apply_lifecycle(
         return BackendHealthState(
             status=status,
             last_transition_time=now,
+            consecutive_failures=int(failed and lifecycle is LifecycleSignal.SESSION_LOST),
             last_error_category=category,
             last_error=error,
             lifecycle=lifecycle,
             observed=lifecycle is not LifecycleSignal.STARTING,
         )
+    counted = failed and lifecycle is LifecycleSignal.SESSION_LOST
     return attrs.evolve(
         state,
         status=status,
         last_transition_time=moved_at(state, status, now),
+        consecutive_failures=state.consecutive_failures + int(counted),
         last_error_category=category,
         last_error=error,
         recovering_from=0,

@@ -42,6 +42,7 @@ from vmcp_actors.model.conditions import (
     REASON_BACKENDS_PENDING,
     REASON_NO_ROUTABLE_BACKENDS,
     REASON_SOME_BACKENDS_UNHEALTHY,
+    REASON_STOPPED,
 )
 from vmcp_actors.model.status import (
     BackendHealth,
@@ -51,6 +52,7 @@ from vmcp_actors.model.status import (
     DiscoveredBackend,
     Phase,
     Status,
+    format_time,
 )
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "discovered_backend",
     "format_backend_message",
     "format_status_message",
+    "stopped_status",
     "summarize",
 ]
 
@@ -304,3 +307,22 @@ def build_status(
         backend_count=summary.routable,
         timestamp=now,
     )
+
+
+def stopped_status(previous: Status | None, now: datetime) -> Status:
+    """The status a gracefully stopped vMCP leaves behind: Pending, Ready=False with reason ``Stopped``.
+
+    Once its backends are stopped on purpose nothing is routable, and the builder's rules
+    would say Failed ("No routable backends"), which pages someone on every rolling update.
+    Nothing failed: the vMCP is back where it was before it served, so the phase is
+    Pending and the message says when it stopped.  BackendsDiscovered is carried over
+    from ``previous`` (the configuration did not change); the per-backend view and
+    Degraded are dropped, since nothing observes the backends any more.  Ready's
+    ``lastTransitionTime`` is carried over if it was already False.
+    """
+    message = f"vMCP stopped at {format_time(now)}"
+    conditions = [_condition(CONDITION_READY, ConditionStatus.FALSE, REASON_STOPPED, message, now, previous)]
+    discovered = None if previous is None else previous.condition(CONDITION_BACKENDS_DISCOVERED)
+    if discovered is not None:
+        conditions.append(discovered)
+    return Status(phase=Phase.PENDING, message=message, conditions=tuple(conditions), timestamp=now)

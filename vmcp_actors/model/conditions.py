@@ -20,6 +20,7 @@ __all__ = [
     "REASON_BACKENDS_PENDING",
     "REASON_NO_ROUTABLE_BACKENDS",
     "REASON_SOME_BACKENDS_UNHEALTHY",
+    "REASON_STOPPED",
 ]
 
 CONDITION_READY: Final = "Ready"
@@ -32,3 +33,5 @@ REASON_NO_ROUTABLE_BACKENDS: Final = "NoRoutableBackends"
 REASON_BACKENDS_PENDING: Final = "BackendsPending"
 REASON_BACKENDS_DISCOVERED: Final = "BackendsDiscovered"
 REASON_BACKENDS_DEGRADED: Final = "BackendsDegraded"
+#: Ready=False after a graceful stop: nothing failed, the vMCP was stopped (a rolling update).
+REASON_STOPPED: Final = "Stopped"

@@ -37,10 +37,21 @@ import pykka
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, tell_quietly
 from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler, Timer
-from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
+from vmcp_actors.errors import (
+    KubernetesTransientError,
+    ReporterClosedError,
+    ReporterNotStartedError,
+    ShutdownTimeoutError,
+)
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting import coalescing as rules
-from vmcp_actors.reporting.coalescing import DEFAULT_RETRY_BACKOFF, CoalescerState, CoalescingPolicy, ReporterStats
+from vmcp_actors.reporting.coalescing import (
+    DEFAULT_RETRY_BACKOFF,
+    DEFAULT_UNREACHABLE_RETRY_MAX,
+    CoalescerState,
+    CoalescingPolicy,
+    ReporterStats,
+)
 from vmcp_actors.reporting.mailslot import LatestSlot
 from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown, ready_in
 
@@ -61,6 +72,13 @@ class _Wake:
 
 
 @attrs.frozen
+class _Rewrite:
+    """Write ``status`` (or anything newer in the slot) even if it equals what was written."""
+
+    status: Status
+
+
+@attrs.frozen
 class _Barrier:
     """Answered once everything queued before it has been handled."""
 
@@ -77,6 +95,11 @@ class _Flush:
     """Write what is pending, then resolve ``done``."""
 
     done: Future[None]
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means no answer came at all (a Kubernetes error without an HTTP status)."""
+    return isinstance(error, KubernetesTransientError) and error.status is None
 
 
 # --------------------------------------------------------------------------- the actor
@@ -122,6 +145,8 @@ class _ReporterActor(GuardedActor):
                 case _Flush(done=done):
                     self._flush_waiters.append(done)
                     self._feed(rules.FlushRequested(self._slot.take()))
+                case _Rewrite(status=status):
+                    self._feed(rules.Rewrite(self._slot.take() or status))
                 case _Barrier():
                     return
                 case _:
@@ -160,7 +185,7 @@ class _ReporterActor(GuardedActor):
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - every sink failure (SystemExit too) is retried, never fatal
-                    return rules.WriteFailed(f"{type(exc).__name__}: {exc}", self._rng.random())
+                    return rules.WriteFailed(f"{type(exc).__name__}: {exc}", self._rng.random(), _unreachable(exc))
                 return rules.WriteSucceeded()
             case rules.RetryLater(timer=timer, delay=delay):
                 log.warning(
@@ -172,7 +197,7 @@ class _ReporterActor(GuardedActor):
                     delay,
                 )
                 self._start_timer(timer, delay)
-            case rules.WaitForSink(timer=timer, delay=delay):
+            case rules.WaitForSink(timer=timer, delay=delay) | rules.Hold(timer=timer, delay=delay):
                 self._start_timer(timer, delay)
             case rules.CancelTimer():
                 self.cancel_timer()
@@ -210,6 +235,11 @@ class ActorReporter:
     :param resend_unchanged_after: if set, a status equal to the last one written is
         written again once this many seconds have passed since that write, so a
         periodic re-assert can repair a status that someone else overwrote.
+    :param timestamp_only_after: if set, a status that differs from the last one written
+        only in its timestamps (``lastHealthCheck``, build time) waits until this many
+        seconds have passed since that write; a real change still goes out at once.
+    :param unreachable_retry_max: the longest wait before retrying a sink that gave no
+        answer at all, so the status lands soon after the destination is back.
     :param flush_timeout: what ``shutdown(None)`` waits for the final flush.
     """
 
@@ -221,10 +251,12 @@ class ActorReporter:
         backoff: Backoff = DEFAULT_RETRY_BACKOFF,
         rng: random.Random | None = None,
         resend_unchanged_after: float | None = None,
+        timestamp_only_after: float | None = None,
+        unreachable_retry_max: float = DEFAULT_UNREACHABLE_RETRY_MAX,
         flush_timeout: float = DEFAULT_FLUSH_TIMEOUT,
     ) -> None:
         self._sink = sink
-        self._policy = CoalescingPolicy(backoff, resend_unchanged_after)
+        self._policy = CoalescingPolicy(backoff, resend_unchanged_after, timestamp_only_after, unreachable_retry_max)
         self._scheduler = scheduler
         self._owned_scheduler: ThreadScheduler | None = None  # started with the reporter when none is given
         self._rng = rng or random.Random()
@@ -270,6 +302,27 @@ class ActorReporter:
                 actor_ref.tell(_Wake())
             except pykka.ActorDeadError:
                 self._respawn_locked("actor found dead on report")
+
+    def rewrite(self, status: Status) -> None:
+        """Write ``status`` again even if it equals the last write: a new writer took over.
+
+        Leader election: a follower's sink withholds its writes, so what the reporter
+        remembers as written never reached the object; when this replica starts leading,
+        the runtime calls this with its latest status.  Returns at once.
+        """
+        with self._lock:
+            if self._closed:
+                raise ReporterClosedError(
+                    f"status (phase {status.phase.value}) rewritten after the reporter was shut down"
+                )
+            actor_ref = self._actor_ref
+            if actor_ref is None:
+                raise ReporterNotStartedError("ActorReporter.rewrite called before start()")
+            self._received += 1
+            try:
+                actor_ref.tell(_Rewrite(status))
+            except pykka.ActorDeadError:
+                self._respawn_locked("actor found dead on rewrite")
 
     def stats(self) -> ReporterStats:
         """A consistent snapshot of the counters (``received`` counts the sender side)."""

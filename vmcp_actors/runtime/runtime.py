@@ -138,7 +138,8 @@ class Runtime:
         (Kubernetes when ``VMCP_NAME``/``VMCP_NAMESPACE`` are set, logging otherwise).
         It is wrapped in an :class:`ActorReporter` unless it already is one; the wrapper
         re-sends an unchanged status once per status interval so a status someone else
-        overwrote is repaired.
+        overwrote is repaired, and holds a status whose only news is when backends were
+        last checked until the interval is over (a real change still goes out at once).
 
         ``lifecycle_policy`` tunes the backends' reconnects; its probe timeout is
         replaced by ``config.failure_handling.health_check_timeout``, the one owner of
@@ -160,7 +161,11 @@ class Runtime:
         actor_reporter = (
             reporter
             if isinstance(reporter, ActorReporter)
-            else ActorReporter(reporter, resend_unchanged_after=resend_after)
+            else ActorReporter(
+                reporter,
+                resend_unchanged_after=resend_after,
+                timestamp_only_after=failure.status_reporting_interval,
+            )
         )
         reporter_shutdown = actor_reporter.start()
         io = LoopThread(name="vmcp-aio")
@@ -281,7 +286,7 @@ class Runtime:
             if latest is None or latest is sent:
                 return
             try:
-                self.reporter.report_status(latest)
+                self.reporter.rewrite(latest)
             except ReporterClosedError:
                 return
             sent = latest

@@ -1,1 +1,1 @@
-"""Writing the status to Kubernetes: the VirtualMCPServer/status sink and its client-side rate limit."""
+"""The status in Kubernetes: pure mapping, server-side apply to /status, the update fallback, the rate limit."""

@@ -25,13 +25,39 @@ from vmcp_actors.reporting.kubernetes.mapping import GROUP, PLURAL, STATUS_RESOU
 if TYPE_CHECKING:
     from kubernetes.client import ApiException
 
-__all__ = ["WriteConflict", "api_error", "conflict_exhausted", "server_message", "unexpected_response", "unreachable"]
+__all__ = [
+    "ApplyUnsupported",
+    "RuntimeSectionUnknown",
+    "WriteConflict",
+    "api_error",
+    "conflict_exhausted",
+    "runtime_layout_unsupported",
+    "server_message",
+    "unexpected_response",
+    "unreachable",
+]
 
 _FORBIDDEN_USER: Final = re.compile(r'User "([^"]+)"')
 
 
+#: HTTP 415: the server does not take ``application/apply-patch+yaml``.
+_UNSUPPORTED_MEDIA_TYPE: Final = 415
+#: What the API server says about a write naming a field its schema lacks: a server-side apply
+#: fails with "field not declared in schema" (HTTP 500, kube-apiserver 1.36), strict field
+#: validation with "unknown field" (HTTP 400).
+_UNDECLARED: Final = ("not declared in schema", "unknown field")
+
+
 class WriteConflict(Exception):
     """HTTP 409 on a write: the object changed since it was read (handled by the retry loop)."""
+
+
+class RuntimeSectionUnknown(Exception):
+    """The API server rejected ``status.runtime``: the CRD predates it (toolhive before v0.47)."""
+
+
+class ApplyUnsupported(Exception):
+    """The API server rejected server-side apply itself (HTTP 415): the update path must be used."""
 
 
 def api_error(verb: str, error: ApiException, *, namespace: str, name: str) -> Exception:
@@ -42,6 +68,10 @@ def api_error(verb: str, error: ApiException, *, namespace: str, name: str) -> E
     kwargs: dict[str, Any] = {"namespace": namespace, "name": name, "status": code}
     if code == 409:
         return WriteConflict(detail)
+    if code == _UNSUPPORTED_MEDIA_TYPE and verb == "patch":
+        return ApplyUnsupported(detail)
+    if code in (400, 422, 500) and "status.runtime" in detail and any(text in detail for text in _UNDECLARED):
+        return RuntimeSectionUnknown(detail)
     if code == 403:
         return _forbidden(verb, detail, namespace=namespace, name=name)
     if code == 404:
@@ -67,7 +97,7 @@ def api_error(verb: str, error: ApiException, *, namespace: str, name: str) -> E
 
 def _forbidden(verb: str, detail: str, *, namespace: str, name: str) -> KubernetesPermissionError:
     """A 403, naming who lacks which verb on which resource and the Role that grants it."""
-    resource = STATUS_RESOURCE if verb == "update" else PLURAL
+    resource = STATUS_RESOURCE if verb in ("update", "patch") else PLURAL
     match = _FORBIDDEN_USER.search(detail)
     who = match.group(1) if match else "the service account"
     return KubernetesPermissionError(
@@ -97,6 +127,17 @@ def unexpected_response(verb: str, result: object, *, namespace: str, name: str)
     return KubernetesError(
         f"unexpected response to {verb} VirtualMCPServer {namespace}/{name}: "
         f"{type(result).__name__} instead of an object",
+        namespace=namespace,
+        name=name,
+    )
+
+
+def runtime_layout_unsupported(detail: str, *, namespace: str, name: str) -> KubernetesError:
+    """``VMCP_STATUS_LAYOUT=runtime`` was asked for, but the CRD has no ``status.runtime``."""
+    return KubernetesError(
+        f"cannot write status.runtime of VirtualMCPServer {namespace}/{name}: the installed CRD has no "
+        f"status.runtime (toolhive before v0.47?); set VMCP_STATUS_LAYOUT=legacy or unset it to let the "
+        f"runtime use the layout the CRD has; the API server said: {detail}",
         namespace=namespace,
         name=name,
     )

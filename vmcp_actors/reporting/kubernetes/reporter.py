@@ -1,122 +1,114 @@
 """``K8sReporter``: writes the runtime's status to its ``VirtualMCPServer`` object.
 
 A port of toolhive's ``pkg/vmcp/status/k8s_reporter.go`` that keeps its mapping field by
-field (:func:`~vmcp_actors.reporting.kubernetes.mapping.desired_status`) and fixes what
-makes it expensive and opaque:
+field (:mod:`~vmcp_actors.reporting.kubernetes.mapping`) and fixes what makes it
+expensive, ambiguous about ownership, and opaque:
 
-* **One request per write, not two.**  toolhive GETs the object before every PUT.  Here
-  the object returned by the last GET or PUT is kept and the next PUT carries its
-  ``resourceVersion``; the API server's optimistic concurrency (HTTP 409) says when it is
-  stale, and only then is the object read again and the write retried (bounded, with a
-  small jittered backoff, like client-go's ``RetryOnConflict``).
-* **No request when nothing would change.**  The status that would be written is
-  computed from the kept object; if it equals what the object already holds, nothing is
-  sent.  The kept object is trusted for at most ``cache_ttl`` seconds, so a deliberate
-  re-assert (``ActorReporter(resend_unchanged_after=...)``) still repairs a status that
-  someone overwrote.
-* **A client-side rate limit** like client-go's, with its defaults
-  (:mod:`~vmcp_actors.reporting.kubernetes.ratelimit`), which the Python client does not have.
-* **Errors that say what to fix** (:mod:`~vmcp_actors.reporting.kubernetes.errors`), all
-  raised from :meth:`K8sReporter.report_status`; wrapped in an
-  :class:`~vmcp_actors.reporting.actor_reporter.ActorReporter` they are retried with backoff, the
-  pending status is kept (a newer one replaces it) and nothing crashes.
+* **Server-side apply, one request per write.**  Each status is one ``PATCH`` of
+  ``/status`` with ``application/apply-patch+yaml``, field manager ``vmcp-actors`` and
+  ``force=true``, carrying exactly the fields the runtime owns and nothing another manager
+  owns.  No GET before it, no resourceVersion, so an operator writing the same object at
+  the same time costs no 409 and no retry; a runtime field left out (an absent condition,
+  an empty list) is removed by the API server because this manager owned it.
+* **The layout the CRD has.**  toolhive v0.47+ reads the runtime's status from
+  ``status.runtime`` and projects it itself; older CRDs lack that field and expect the
+  top-level fields.  Unless told (``layout``, ``VMCP_STATUS_LAYOUT``), the reporter tries
+  ``status.runtime`` and lets the API server decide: a CRD without it rejects the apply
+  ("field not declared in schema") or prunes the field, and the legacy layout is used from
+  then on.  The runtime never reads the CRD (it has no right to).
+* **Transition times kept across restarts.**  ``lastTransitionTime`` moves only when a
+  condition's status flips, judged against the object as last applied; a new process (or
+  a new leader, see :meth:`K8sReporter.resync`) reads the object once first.
+* **observedGeneration only when known**: when the operator passed the generation the
+  config came from (``observed_generation``), never the object's current generation.
+* **Update as a fallback only.**  An API server that rejects apply (HTTP 415) gets the
+  old GET+PUT with resourceVersion and bounded conflict retries
+  (:mod:`~vmcp_actors.reporting.kubernetes.update_path`); a warning says so once.
+* **No request when nothing would change**, a **client-side rate limit** like client-go's
+  (:mod:`~vmcp_actors.reporting.kubernetes.ratelimit`) and **errors that say what to fix**
+  (:mod:`~vmcp_actors.reporting.kubernetes.errors`).  Wrapped in an
+  :class:`~vmcp_actors.reporting.actor_reporter.ActorReporter`, failures are retried and
+  the newest status wins.
 
-The reporter is synchronous and serialises its own calls; wrap it in an ``ActorReporter``
-to make reporting non-blocking and coalesced.  Importing this module does not import the
-kubernetes client; building a reporter does.
+The reporter is synchronous and serialises its own calls.  Importing this module does not
+import the kubernetes client; building a reporter does.
 """
 
 from __future__ import annotations
 
-import collections
-import copy
 import functools
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
-import attrs
-
-from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.actorkit.timers import Clock, SystemClock
+from vmcp_actors.actorkit.timers import Clock
 from vmcp_actors.errors import ReporterClosedError, ValidationError
 from vmcp_actors.leadership.gate import LeadershipGate
-from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.kubernetes.client import load_api_client
-from vmcp_actors.reporting.kubernetes.errors import (
-    WriteConflict,
-    api_error,
-    conflict_exhausted,
-    unexpected_response,
-    unreachable,
+from vmcp_actors.model.status import INT64_MAX, Status
+from vmcp_actors.reporting.kubernetes.connection import (
+    DEFAULT_CACHE_TTL,
+    DEFAULT_CONFLICT_RETRIES,
+    DEFAULT_REQUEST_TIMEOUT,
+    Connection,
+    K8sReporterStats,
+    WriteMethod,
 )
-from vmcp_actors.reporting.kubernetes.mapping import GROUP, PLURAL, VERSION, desired_status, missing_core_conditions
-from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket
+from vmcp_actors.reporting.kubernetes.errors import ApplyUnsupported, RuntimeSectionUnknown, runtime_layout_unsupported
+from vmcp_actors.reporting.kubernetes.mapping import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    StatusLayout,
+    apply_patch,
+    has_runtime_section,
+    missing_core_conditions,
+    owned_status,
+)
+from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS
+from vmcp_actors.reporting.kubernetes.update_path import CONFLICT_BACKOFF, update_status
 from vmcp_actors.reporting.protocol import OnceShutdown, Shutdown
 
 if TYPE_CHECKING:
     from kubernetes import client
 
 __all__ = [
+    "APPLY_CONTENT_TYPE",
     "CONFLICT_BACKOFF",
     "DEFAULT_CACHE_TTL",
     "DEFAULT_CONFLICT_RETRIES",
     "DEFAULT_REQUEST_TIMEOUT",
+    "FIELD_MANAGER",
     "K8sReporter",
     "K8sReporterStats",
+    "StatusLayout",
+    "WriteMethod",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Between attempts after a 409: 10 ms doubling to 200 ms, with up to 100 % added jitter so
-#: two writers that collided do not collide again in lock step.
-CONFLICT_BACKOFF: Final = Backoff(initial=0.01, maximum=0.2, factor=2.0, jitter=1.0)
-DEFAULT_REQUEST_TIMEOUT: Final = 10.0
-DEFAULT_CONFLICT_RETRIES: Final = 5
-DEFAULT_CACHE_TTL: Final = 60.0
-
-_DNS1123_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN: Final = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+#: The field manager every write of the runtime's status is made as.
+FIELD_MANAGER: Final = "vmcp-actors"
+#: Server-side apply's content type (JSON is YAML, so the body is sent as JSON).
+APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
 
 
-@attrs.frozen
-class K8sReporterStats:
-    """Counters for tests, benchmarks and metrics.
-
-    ``requests`` counts every API request issued, by verb (``get``, ``update``), failed
-    ones included; ``skipped_unchanged`` the reports that needed no request at all.
-    """
-
-    requests: Mapping[str, int]
-    writes: int = 0
-    conflicts: int = 0
-    skipped_unchanged: int = 0
-    rate_limited_s: float = 0.0
-
-    @property
-    def total_requests(self) -> int:
-        """Every request issued, whatever the verb."""
-        return sum(self.requests.values())
+def _layout(value: StatusLayout | str) -> StatusLayout:
+    try:
+        return StatusLayout(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in StatusLayout)
+        raise ValidationError("layout", f"must be one of {allowed} or None, got {value!r}", value) from None
 
 
-def _validate_name(field: str, value: object, pattern: re.Pattern[str], max_length: int, kind: str) -> str:
-    """``value`` if it is a valid DNS-1123 ``kind``, else a :class:`ValidationError` naming ``field``."""
-    if not isinstance(value, str):
-        raise ValidationError(field, f"must be a string, got {type(value).__name__}", value)
-    if not value:
-        raise ValidationError(field, "cannot be empty", value)
-    if len(value) > max_length or not pattern.match(value):
-        raise ValidationError(
-            field,
-            f"must be a DNS-1123 {kind} (lower-case letters, digits and '-', at most {max_length} characters"
-            f"{', dots between labels' if kind == 'subdomain' else ''}), got {value!r}",
-            value,
-        )
-    return value
+def _method(value: WriteMethod | str) -> WriteMethod:
+    try:
+        return WriteMethod(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in WriteMethod)
+        raise ValidationError("method", f"must be one of {allowed}, got {value!r}", value) from None
 
 
 class K8sReporter:
@@ -125,25 +117,32 @@ class K8sReporter:
     :param name: the VirtualMCPServer's name (a DNS-1123 subdomain).
     :param namespace: its namespace (a DNS-1123 label).
     :param api_client: the client to use; by default one is built by
-        :func:`load_api_client` from ``environ`` (and closed on shutdown).
+        :func:`~vmcp_actors.reporting.kubernetes.client.load_api_client` from ``environ``
+        (and closed on shutdown).
     :param qps: client-side rate limit in requests per second; ``<= 0`` disables it.
     :param burst: how many requests may go at once before the rate applies.
     :param clock: time for the rate limiter, the cache age and transition times.
     :param request_timeout: seconds per HTTP request.
-    :param conflict_retries: how many times a write that got 409 is re-read and retried
-        before the conflict is raised (as a transient error).
-    :param cache_ttl: seconds the last object seen is trusted without a GET; ``None`` for
-        ever.  The PUT's resourceVersion keeps writes safe regardless; the TTL only bounds
-        how long an unchanged status is assumed to still be there.
+    :param conflict_retries: update path only: how many times a write that got 409 is
+        re-read and retried before the conflict is raised (as a transient error).
+    :param cache_ttl: seconds the last write is trusted to still be stored: an identical
+        status is not written again within it (``None``: for ever).  After it, a re-assert
+        (``ActorReporter(resend_unchanged_after=...)``) is written, repairing an overwrite.
     :param sleep: how to wait for a rate-limit token or a conflict backoff (tests pass a
-        manual clock's ``advance``).  The wait blocks the calling thread -- the actor's,
-        when wrapped in an ``ActorReporter`` -- while newer statuses queue up (coalesced)
-        in the ``ActorReporter``'s slot.
+        manual clock's ``advance``).
     :param rng: the source of the conflict backoff's jitter.
-    :param environ: the environment :func:`load_api_client` reads, when it is called.
-    :param gate: leader election: write only while it says this replica leads (a
-        follower's report returns without a request; the runtime re-sends the latest
-        status when leadership is acquired), and forget the kept object in a new term.
+    :param environ: the environment ``load_api_client`` reads, when it is called.
+    :param layout: write ``status.runtime`` or the legacy top-level fields; ``None``
+        (default) lets the API server's answer decide (see the module docstring).
+    :param observed_generation: the ``metadata.generation`` the runtime's config was
+        rendered from, when the operator says so; ``None`` leaves observedGeneration to the
+        operator.  A status carrying its own non-zero ``observed_generation`` wins.
+    :param method: :attr:`WriteMethod.APPLY` (default) or the update path from the start.
+    :param field_manager: the manager name the applies are made as.
+    :param gate: leader election, consulted before every write: while this replica does
+        not lead nothing is sent and the status is counted as ``withheld``; in a new
+        leadership term the object is read again before the next write (another leader
+        may have written meanwhile), and the runtime re-offers the latest status.
     """
 
     def __init__(
@@ -161,46 +160,48 @@ class K8sReporter:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         environ: Mapping[str, str] | None = None,
+        layout: StatusLayout | str | None = None,
+        observed_generation: int | None = None,
+        method: WriteMethod | str = WriteMethod.APPLY,
+        field_manager: str = FIELD_MANAGER,
         gate: LeadershipGate | None = None,
     ) -> None:
-        self.name = _validate_name("name", name, _DNS1123_SUBDOMAIN, 253, "subdomain")
-        self.namespace = _validate_name("namespace", namespace, _DNS1123_LABEL, 63, "label")
-        if isinstance(request_timeout, bool) or not isinstance(request_timeout, int | float) or request_timeout <= 0:
-            raise ValidationError("request_timeout", f"must be > 0 seconds, got {request_timeout!r}", request_timeout)
-        if isinstance(conflict_retries, bool) or not isinstance(conflict_retries, int) or conflict_retries < 0:
+        self._conn = Connection(
+            name,
+            namespace,
+            api_client,
+            qps=qps,
+            burst=burst,
+            clock=clock,
+            request_timeout=request_timeout,
+            conflict_retries=conflict_retries,
+            cache_ttl=cache_ttl,
+            sleep=sleep or time.sleep,
+            rng=rng or random.Random(),
+            environ=environ,
+        )
+        self.name = self._conn.name
+        self.namespace = self._conn.namespace
+        if observed_generation is not None and (
+            isinstance(observed_generation, bool)
+            or not isinstance(observed_generation, int)
+            or not 1 <= observed_generation <= INT64_MAX
+        ):
             raise ValidationError(
-                "conflict_retries", f"must be an integer >= 0, got {conflict_retries!r}", conflict_retries
+                "observed_generation",
+                f"must be a positive integer (a metadata.generation) or None, got {observed_generation!r}",
+                observed_generation,
             )
-        if cache_ttl is not None and not cache_ttl >= 0:
-            raise ValidationError("cache_ttl", f"must be >= 0 seconds or None, got {cache_ttl!r}", cache_ttl)
-        self._clock: Clock = clock or SystemClock()
-        self._limiter = TokenBucket(qps, burst, self._clock)
-        self._request_timeout = float(request_timeout)
-        self._conflict_retries = conflict_retries
-        self._cache_ttl = cache_ttl
-        self._sleep = sleep or time.sleep
-        self._rng = rng or random.Random()
-        # Built here, not at import: see :mod:`vmcp_actors.reporting.kubernetes.client`.
-        import urllib3
-        from kubernetes import client
-
-        self._owns_client = api_client is None
-        self._api = api_client if api_client is not None else load_api_client(environ)
-        self._objects = client.CustomObjectsApi(self._api)
-        self._api_exception = client.ApiException
-        self._transport_errors: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)
-        # One write at a time (held across requests), and a separate lock for the counters
-        # so that reading them never waits for a slow request.
+        self._fixed_layout = None if layout is None else _layout(layout)
+        self._layout = self._fixed_layout
+        self._observed_generation = observed_generation
+        self._method = _method(method)
+        self._field_manager = field_manager
+        # One write at a time, held across requests; the counters have their own lock.
         self._lock = threading.Lock()
-        self._counters_lock = threading.Lock()
         self._closed = False
-        self._cached: dict[str, Any] | None = None
-        self._cached_at = 0.0
-        self._requests: collections.Counter[str] = collections.Counter()
-        self._writes = 0
-        self._conflicts = 0
-        self._skipped = 0
-        self._rate_limited_s = 0.0
+        self._last_body: dict[str, Any] | None = None
+        self._last_body_at = 0.0
         self._shutdown = OnceShutdown(self._close)
         self._gate, self._term = gate, -1
 
@@ -219,12 +220,12 @@ class K8sReporter:
         ``ActorReporter`` asks before each write and, rather than block holding a status
         that may be stale by then, waits on a timer and writes the latest status.
         """
-        return self._limiter.ready_in()
+        return self._conn.limiter.ready_in()
 
     def report_status(self, status: Status | None) -> None:
         """Write ``status`` to the object, or do nothing if it already says that.
 
-        Blocks for the requests (and any rate-limit wait); raises a
+        Blocks for the request (and any rate-limit wait); raises a
         :class:`~vmcp_actors.errors.KubernetesError` subclass when the status could not
         be written.  Safe from several threads: calls are serialised.
         """
@@ -233,130 +234,146 @@ class K8sReporter:
         with self._lock:
             if self._closed:
                 raise ReporterClosedError(f"status (phase {status.phase.value}) reported after {self!r} was shut down")
-            if self._may_write():
-                self._write(status)
+            if not self._may_write():
+                self._conn.count(withheld=1)
+                return
+            self._write(status)
+
+    def resync(self) -> None:
+        """Read the object once before the next write, and let the API server decide the layout again.
+
+        For a replica that has just become the writer (after a leader change): the
+        transition times it keeps must be judged against what the previous writer stored.
+        """
+        with self._lock:
+            self._forget()
+            if self._fixed_layout is None:
+                self._layout = None
 
     # ------------------------------------------------------------------ inspection
 
     def stats(self) -> K8sReporterStats:
         """A consistent snapshot of the counters; never waits for a request in progress."""
-        with self._counters_lock:
-            return K8sReporterStats(
-                requests=dict(self._requests),
-                writes=self._writes,
-                conflicts=self._conflicts,
-                skipped_unchanged=self._skipped,
-                rate_limited_s=self._rate_limited_s,
-            )
+        return self._conn.stats(self._method, self._layout)
+
+    @property
+    def layout(self) -> StatusLayout | None:
+        """The layout in use, ``None`` until the API server has decided it."""
+        return self._layout
 
     @property
     def last_seen(self) -> dict[str, Any] | None:
         """A copy of the object as last read or written, if one is kept."""
-        # The kept object is replaced, never changed in place, so reading the reference is safe.
-        return copy.deepcopy(self._cached)
+        return self._conn.last_seen
 
-    # ------------------------------------------------------------------ internals
-
-    def _write(self, status: Status) -> None:
-        attempts = self._conflict_retries + 1
-        for attempt in range(1, attempts + 1):
-            obj = self._current_object()
-            desired = desired_status(obj, status, self._clock.now())
-            if desired == obj.get("status"):
-                self._count(skipped=1)
-                return
-            if attempt == 1:
-                missing = missing_core_conditions(status)
-                if missing:
-                    log.warning(
-                        "core condition(s) %s missing from the new status - this may indicate a bug in status building",
-                        ", ".join(missing),
-                    )
-            body = {**obj, "status": desired}
-            if not self._may_write():
-                return
-            try:
-                updated = self._request(
-                    "update",
-                    functools.partial(
-                        self._objects.replace_namespaced_custom_object_status,
-                        GROUP,
-                        VERSION,
-                        self.namespace,
-                        PLURAL,
-                        self.name,
-                        body,
-                        _request_timeout=self._request_timeout,
-                    ),
-                )
-            except WriteConflict:
-                self._count(conflicts=1)
-                self._cached = None
-                if attempt < attempts:
-                    self._sleep(CONFLICT_BACKOFF.delay(attempt, self._rng.random()))
-                continue
-            self._remember(updated)
-            self._count(writes=1)
-            log.debug("VirtualMCPServer %s/%s status updated: phase=%s", self.namespace, self.name, desired["phase"])
-            return
-        raise conflict_exhausted(attempts, namespace=self.namespace, name=self.name)
+    # ------------------------------------------------------------------ the write path
 
     def _may_write(self) -> bool:
-        """Whether the leadership gate (if any) lets this replica write now; a new term drops the kept object."""
-        term = None if self._gate is None else self._gate.leading_term()
-        if term is not None and term != self._term:
-            self._cached, self._term = None, term  # another leader may have written in between
-        return self._gate is None or term is not None
+        """The one place that decides whether a status may be written now (see ``gate``).
 
-    def _current_object(self) -> dict[str, Any]:
-        cached = self._cached
-        if cached is not None and (
-            self._cache_ttl is None or self._clock.monotonic() - self._cached_at < self._cache_ttl
-        ):
-            return cached
-        obj = self._request(
-            "get",
-            lambda: self._objects.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, self.name, _request_timeout=self._request_timeout
-            ),
-        )
-        self._remember(obj)
-        return obj
+        Called with the write lock held.
+        """
+        if self._gate is None:
+            return True
+        term = self._gate.leading_term()
+        if term is None:
+            return False
+        if term != self._term:  # a new term: judge transition times against what is stored now
+            self._term = term
+            self._forget()
+            if self._fixed_layout is None:
+                self._layout = None
+        return True
 
-    def _count(
-        self, *, verb: str = "", waited: float = 0.0, writes: int = 0, conflicts: int = 0, skipped: int = 0
-    ) -> None:
-        with self._counters_lock:
-            if verb:
-                self._requests[verb] += 1
-            self._rate_limited_s += waited
-            self._writes += writes
-            self._conflicts += conflicts
-            self._skipped += skipped
+    def _write(self, status: Status) -> None:
+        missing = missing_core_conditions(status)
+        if missing:
+            log.warning(
+                "core condition(s) %s missing from the new status - this may indicate a bug in status building",
+                ", ".join(missing),
+            )
+        generation = status.observed_generation or self._observed_generation
+        if self._method is WriteMethod.APPLY:
+            try:
+                self._apply(status, generation)
+                return
+            except ApplyUnsupported as rejected:
+                self._method = WriteMethod.UPDATE  # the object read before the rejected apply is still current
+                log.warning(
+                    "VirtualMCPServer %s/%s: the API server rejected server-side apply (HTTP 415: %s); writing "
+                    "the status with GET+PUT updates from now on (more requests, and 409s next to another writer)",
+                    self.namespace,
+                    self.name,
+                    rejected,
+                )
+        self._layout = update_status(self._conn, status, self._layout, self._fixed_layout, generation, self._decided)
 
-    def _remember(self, obj: dict[str, Any]) -> None:
-        self._cached = obj
-        self._cached_at = self._clock.monotonic()
-
-    def _request(self, verb: str, call: Callable[[], object]) -> dict[str, Any]:
-        """Make one rate-limited request, counted, with every failure translated."""
-        waited = self._limiter.wait(self._sleep)
-        self._count(verb=verb, waited=waited)
-        where = {"namespace": self.namespace, "name": self.name}
+    def _apply(self, status: Status, generation: int | None) -> None:
+        if not self._conn.keeps_object:
+            # Read afresh (a start, a resync, a recreated object): what was applied before proves nothing.
+            self._last_body = None
+        base = self._conn.read_once()
+        layout = self._layout
+        if layout is None:
+            layout = StatusLayout.RUNTIME if has_runtime_section(base) else None
+            if layout is not None:
+                self._decided(layout, "the object already has status.runtime")
+        trying = layout or StatusLayout.RUNTIME
+        owned = owned_status(status, trying, base, self._conn.clock.now(), generation)
+        body = apply_patch(self.name, self.namespace, trying, owned)
+        if layout is not None and body == self._last_body and self._conn.fresh(self._last_body_at):
+            self._conn.count(skipped=1)
+            return
         try:
-            result = call()
-        except self._api_exception as error:
-            if error.status == 404:
-                # A recreated object must be read afresh: its uid and resourceVersion are new.
-                self._cached = None
-            raise api_error(verb, error, **where) from error
-        except self._transport_errors as error:
-            raise unreachable(verb, error, **where) from error
-        if not isinstance(result, dict):
-            raise unexpected_response(verb, result, **where)
-        return cast(dict[str, Any], result)
+            applied = self._conn.request("apply", "patch", functools.partial(self._patch, body))
+        except RuntimeSectionUnknown as rejected:
+            self._legacy_after(str(rejected), layout)
+            self._apply(status, generation)
+            return
+        if trying is StatusLayout.RUNTIME and not has_runtime_section(applied):
+            self._legacy_after("status.runtime was pruned from the apply", layout)
+            self._apply(status, generation)
+            return
+        if layout is None:
+            self._decided(trying, "the API server kept status.runtime")
+        self._conn.remember(applied)
+        self._conn.count(writes=1)
+        self._last_body = body
+        self._last_body_at = self._conn.clock.monotonic()
+        log.debug("VirtualMCPServer %s/%s status applied: phase=%s", self.namespace, self.name, owned["phase"])
+
+    def _patch(self, body: dict[str, Any]) -> object:
+        return self._conn.objects.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            self.name,
+            body,
+            field_manager=self._field_manager,
+            force=True,
+            _content_type=APPLY_CONTENT_TYPE,
+            _request_timeout=self._conn.request_timeout,
+        )
+
+    def _legacy_after(self, why: str, layout: StatusLayout | None) -> None:
+        """The CRD has no ``status.runtime``: use the legacy layout, unless told otherwise."""
+        if layout is StatusLayout.RUNTIME and self._fixed_layout is StatusLayout.RUNTIME:
+            raise runtime_layout_unsupported(why, namespace=self.namespace, name=self.name)
+        if layout is StatusLayout.RUNTIME:
+            # The object had status.runtime when read, yet the CRD no longer takes it (downgraded).
+            log.warning("VirtualMCPServer %s/%s: status.runtime no longer accepted", self.namespace, self.name)
+        self._decided(StatusLayout.LEGACY, f"the CRD has no status.runtime: {why}")
+
+    def _decided(self, layout: StatusLayout, why: str) -> None:
+        self._layout = layout
+        where = "status.runtime" if layout is StatusLayout.RUNTIME else "the top-level status fields (legacy layout)"
+        log.info("VirtualMCPServer %s/%s: the runtime writes %s (%s)", self.namespace, self.name, where, why)
+
+    def _forget(self) -> None:
+        self._conn.forget()
+        self._last_body = None
 
     def _close(self, timeout: float | None) -> None:
         self._closed = True
-        if self._owns_client:
-            self._api.close()  # type: ignore[no-untyped-call]
+        self._conn.close()
