@@ -49,6 +49,9 @@ def test_repr_redacts_env_and_header_values_and_url_credentials() -> None:
         ({"transport": "websocket", "url": "ws://x"}, "transport"),
         ({"transport": "stdio", "command": "x", "connect_timeout": 0}, "connect_timeout"),
         ({"transport": "stdio", "command": "x", "connect_timeout": float("inf")}, "connect_timeout"),
+        ({"transport": "stdio", "command": "x", "max_response_bytes": 0}, "max_response_bytes"),
+        ({"transport": "stdio", "command": "x", "max_response_bytes": True}, "max_response_bytes"),
+        ({"transport": "stdio", "command": "x", "max_response_bytes": 1.5}, "max_response_bytes"),
     ],
 )
 def test_invalid_params_name_the_field(kwargs: dict[str, Any], field: str) -> None:

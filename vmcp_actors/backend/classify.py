@@ -212,7 +212,7 @@ def _timeout(exc: BaseException) -> _Ranked:
 
 
 def _too_large(exc: ResponseTooLargeError) -> _Ranked:
-    return _RANK_PROTOCOL_VIOLATION, Failure(FailureKind.PROTOCOL, f"server sent a {exc}")
+    return _RANK_PROTOCOL_VIOLATION, Failure(FailureKind.PROTOCOL, f"server sent {exc}")
 
 
 def _peer_error(exc: PeerErrorResponse) -> _Ranked:

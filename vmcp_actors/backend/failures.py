@@ -167,7 +167,7 @@ class PeerErrorResponse(Exception):
 class ResponseTooLargeError(Exception):
     """A server's message exceeded the size limit; the connection refuses to buffer it."""
 
-    def __init__(self, limit: int, what: str = "response") -> None:
+    def __init__(self, limit: int, what: str = "a response") -> None:
         self.limit = limit
         super().__init__(f"{what} larger than the {format_bytes(limit)} limit (maxResponseBytes={limit})")
 

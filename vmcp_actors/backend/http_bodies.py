@@ -94,7 +94,7 @@ class BodyWatch:
         )
 
     def _too_large(self, request: httpx2.Request) -> ResponseTooLargeError:
-        error = ResponseTooLargeError(self._limit, f"HTTP response to {request.method}")
+        error = ResponseTooLargeError(self._limit, f"an HTTP response to {request.method}")
         self._on_too_large(error)
         return error
 
