@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.base import OnceShutdown, Shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Shutdown
 
 
 class SinkError(ConnectionError):

@@ -1,5 +1,8 @@
 """The ``vmcp-actors`` command: ``run`` a vMCP runtime, ``validate`` a config.
 
+``validate`` imports only the config stage, so it answers at once; everything ``run``
+needs (the actors, the MCP SDK, the Kubernetes client) is imported inside ``run``.
+
 ``run`` starts a :class:`~vmcp_actors.runtime.runtime.Runtime` and shows a live table of
 backends (state, health, tools, failures, next retry) and the phase until SIGINT or
 SIGTERM, then stops gracefully -- flushing the final status -- and exits 0.  With no
@@ -18,20 +21,22 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
-from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle_state import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_BACKOFF, LifecyclePolicy
-from vmcp_actors.backend.snapshot import BackendSnapshot
 from vmcp_actors.config.durations import parse_duration
+from vmcp_actors.config.log_redaction import install_log_redaction
 from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.config.secret_values import SecretRedactor
 from vmcp_actors.errors import VmcpError
-from vmcp_actors.model.codec import encode_status
-from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.base import FileReporter, Reporter, TeeReporter
-from vmcp_actors.runtime.runtime import Runtime
 
-__all__ = ["main", "render_table"]
+if TYPE_CHECKING:
+    from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
+    from vmcp_actors.backend.snapshot import BackendSnapshot
+    from vmcp_actors.model.status import Status
+    from vmcp_actors.reporting.protocol import Reporter
+    from vmcp_actors.runtime.runtime import Runtime
+
+__all__ = ["main", "reconnect_policy", "render_table"]
 
 log = logging.getLogger("vmcp_actors.cli")
 
@@ -147,7 +152,15 @@ def _load_config(path: str | None) -> tuple[RuntimeConfig, bool]:
     return RuntimeConfig.from_dict(yaml.safe_load(example_config_text()), source="bundled example"), True
 
 
-def _lifecycle_policy(example: bool) -> LifecyclePolicy:
+def reconnect_policy(example: bool) -> LifecyclePolicy:
+    """The backends' reconnect policy: muster's, or quicker for the bundled example; env overrides.
+
+    Only reconnects: the probe timeout is ``failureHandling.healthCheckTimeout``'s, which
+    the runtime applies over whatever policy it is given.
+    """
+    from vmcp_actors.actorkit.backoff import Backoff
+    from vmcp_actors.backend.lifecycle_state import BACKOFF_JITTER, INITIAL_BACKOFF, MAX_BACKOFF, LifecyclePolicy
+
     initial = EXAMPLE_INITIAL_BACKOFF if example else INITIAL_BACKOFF
     override = os.environ.get(INITIAL_BACKOFF_ENV)
     if override:
@@ -157,6 +170,7 @@ def _lifecycle_policy(example: bool) -> LifecyclePolicy:
 
 def _reporter(status_file: str | None) -> Reporter:
     from vmcp_actors.reporting.factory import new_reporter
+    from vmcp_actors.reporting.sinks import FileReporter, TeeReporter
 
     base = new_reporter()
     if status_file is None:
@@ -165,14 +179,21 @@ def _reporter(status_file: str | None) -> Reporter:
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the runtime until SIGINT/SIGTERM, showing the live view; exit 0 after a graceful stop."""
+    from vmcp_actors.model.codec import encode_status
+    from vmcp_actors.runtime.runtime import Runtime
+
     _configure_logging(args.debug)
     try:
         config, example = _load_config(args.config)
         reporter = _reporter(args.status_file)
-        policy = _lifecycle_policy(example)
+        policy = reconnect_policy(example)
     except VmcpError as exc:
         print(f"vmcp-actors: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    # Every record, whoever logs it (the SDK and its HTTP client log raw URLs and headers
+    # at DEBUG), has the config's secrets scrubbed before it is written.
+    install_log_redaction(logging.getLogger(), SecretRedactor.from_config(config))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -207,6 +228,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    """Load a config file and say OK, or print every problem (exit 2)."""
     try:
         config = RuntimeConfig.load(args.file)
     except VmcpError as exc:
@@ -218,6 +240,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``vmcp-actors`` argument parser: ``run`` and ``validate``."""
     parser = argparse.ArgumentParser(prog="vmcp-actors", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the runtime until SIGINT/SIGTERM")
@@ -232,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command line ``argv`` (default: the process's); return the exit code."""
     args = build_parser().parse_args(argv)
     code: int = args.handler(args, out or sys.stdout)
     return code

@@ -304,7 +304,10 @@ def test_unknown_exceptions_are_reported_with_their_type() -> None:
 
 
 def test_redact_url() -> None:
-    assert redact_url(f"https://u:{SECRET}@h.test:8443/p/mcp?t={SECRET}#f") == "https://h.test:8443/p/mcp"
+    assert (
+        redact_url(f"https://u:{SECRET}@h.test:8443/p/mcp?t={SECRET}#f")
+        == "https://<redacted>@h.test:8443/p/mcp?t=<redacted>"
+    )
     assert redact_url("http://[::1]:9/mcp") == "http://[::1]:9/mcp"
     assert redact_url("http://[::1") == "<unparseable url>"
 

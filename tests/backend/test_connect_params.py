@@ -37,7 +37,7 @@ def test_repr_redacts_env_and_header_values_and_url_credentials() -> None:
             assert secret not in text
     assert "API_KEY" in repr(stdio)
     assert "Authorization" in repr(http)
-    assert "https://example.test:8443/mcp" in repr(http)
+    assert "https://<redacted>@example.test:8443/mcp?token=<redacted>" in repr(http)
 
 
 @pytest.mark.parametrize(

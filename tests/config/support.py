@@ -114,3 +114,13 @@ def check_example(config: RuntimeConfig) -> None:
     assert github.timeout == 30.0
     assert config.failure_handling == FailureHandling()
     assert config.name is None
+
+
+def bomb(levels: int, use: str = "name: *{last}") -> str:
+    """The "billion laughs": nine-fold alias nesting, ``9**levels`` strings once expanded."""
+    names = "abcdefghijklmnopqrstuvwxyz"
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(1, levels):
+        lines.append(f"{names[level]}: &{names[level]} [{','.join([f'*{names[level - 1]}'] * 9)}]")
+    lines.append(use.format(last=names[levels - 1]))
+    return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.config.support import EXAMPLE, example, only_problem, problems_of
 from vmcp_actors.config.auth import AuthSpec, AuthType
-from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.backend_spec import DEFAULT_CONNECT_TIMEOUT, BackendSpec
 from vmcp_actors.config.fields import ROOT_FIELD
 from vmcp_actors.errors import ConfigError, ValidationError
 
@@ -63,8 +63,11 @@ def test_valid_specs_validate_and_problems_carry_the_path() -> None:
     assert problem.field == "backends[3].url"
 
 
-def test_connect_timeouts_follow_muster() -> None:
-    assert STDIO.connect_timeout == 10.0
+def test_timeout_bounds_the_handshake_of_every_transport_with_one_default() -> None:
+    # Unlike muster (stdio fixed at 10 s), stdio honours timeout: slow interpreters need it.
+    assert STDIO.connect_timeout == DEFAULT_CONNECT_TIMEOUT == 30.0
+    assert attrs.evolve(STDIO, timeout=45).connect_timeout == 45.0
+    assert attrs.evolve(STDIO, timeout=0).connect_timeout == 30.0
     assert BackendSpec(name="r", type="sse", url="http://h/").connect_timeout == 30.0
     assert BackendSpec(name="r", type="sse", url="http://h/", timeout=0).connect_timeout == 30.0
     assert BackendSpec(name="r", type="sse", url="http://h/", timeout=60).connect_timeout == 60.0

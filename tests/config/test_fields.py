@@ -42,7 +42,32 @@ def test_an_odd_key_is_quoted_in_brackets(path: str, key: object) -> None:
 def test_show_is_the_repr_cut_to_the_limit(value: object, limit: int) -> None:
     text = show(value, limit)
     assert len(text) <= limit
+    if isinstance(value, list) and len(value) > 8:
+        assert text.startswith("[")  # a long list shows its first items only (bounded work)
+        return
     assert text == repr(value) or (text.endswith("…") and repr(value).startswith(text[:-1]))
+
+
+class _Counted:
+    """Counts how often it is shown: the work ``show`` does, without timing anything."""
+
+    shown = 0
+
+    def __repr__(self) -> str:
+        _Counted.shown += 1
+        return "counted"
+
+
+def test_show_walks_a_few_items_of_a_huge_value_not_all_of_them() -> None:
+    _Counted.shown = 0
+    assert show([[_Counted()] * 1000] * 1000).startswith("[[counted, counted")
+    assert 0 < _Counted.shown <= 8 * 8  # not 1000 * 1000
+    # What PyYAML builds from a nine-level alias bomb: 9**9 leaves, shared 9 times per level.
+    bomb: object = ["lol"] * 9
+    for _ in range(8):
+        bomb = [bomb] * 9
+    assert show(bomb, 30) == "[[[[...], [...], [...], [...]…"
+    assert show(10**5000) == "<int that cannot be shown>"
 
 
 @given(anything)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.health_settings import (
     DEFAULT_HEALTH_CHECK_TIMEOUT,

@@ -21,8 +21,10 @@ from vmcp_actors.backend.lifecycle_state import Health, Lifecycle, State
 from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.snapshot import snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
-from vmcp_actors.health.actor import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
-from vmcp_actors.health.rules import HealthConfig, LifecycleSignal
+from vmcp_actors.config.health_settings import HealthConfig
+from vmcp_actors.health.actor import HealthActor, lifecycle_signal
+from vmcp_actors.health.messages import AddBackend, Refresh, RemoveBackend
+from vmcp_actors.health.state import LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView
 from vmcp_actors.model.status import Phase
 
@@ -131,7 +133,8 @@ def test_a_lost_session_is_unhealthy_at_once_without_waiting_for_the_threshold(w
     status = world.sink.writes[-1]
     assert status.phase is Phase.DEGRADED
     backend = status.backend("b")
-    assert backend is not None and backend.status == "unavailable"
+    assert backend is not None
+    assert backend.status == "unavailable"
 
 
 def test_a_new_session_is_probed_at_once_then_every_interval_from_the_probe_start(world: World) -> None:
@@ -162,12 +165,14 @@ def test_probe_failures_count_up_to_the_threshold_then_recover_through_degraded(
         world.settle()
         world.answer("a", ok=False)
         backend = world.sink.writes[-1].backend("a")
-        assert backend is not None and backend.status == expected
+        assert backend is not None
+        assert backend.status == expected
     world.scheduler.advance(30.0)
     world.settle()
     world.answer("a")
     backend = world.sink.writes[-1].backend("a")
-    assert backend is not None and backend.status == "degraded"  # recovering, for one interval
+    assert backend is not None
+    assert backend.status == "degraded"  # recovering, for one interval
     world.scheduler.advance(30.0)
     world.settle()
     world.answer("a")
@@ -181,7 +186,8 @@ def test_a_slow_probe_is_degraded(world: World) -> None:
     world.settle()
     world.answer("a", latency=6.0)
     backend = world.sink.writes[-1].backend("a")
-    assert backend is not None and backend.status == "degraded"
+    assert backend is not None
+    assert backend.status == "degraded"
 
 
 def test_removed_backends_leave_the_status_at_once(world: World) -> None:

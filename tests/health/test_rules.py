@@ -9,18 +9,12 @@ from typing import Any
 import attrs
 import pytest
 
+from vmcp_actors.config.health_settings import CircuitBreakerConfig, HealthConfig
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.health import rules as health
+from vmcp_actors.health.circuit_breaker import CircuitBreaker
+from vmcp_actors.health.probes import MAX_FAILURE_MESSAGE, ErrorCategory, ProbeFailure, ProbeFailureKind, ProbeResult
 from vmcp_actors.health.rules import (
-    BackendHealthState,
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    ErrorCategory,
-    HealthConfig,
-    LifecycleSignal,
-    ProbeFailure,
-    ProbeFailureKind,
-    ProbeResult,
     apply_lifecycle,
     apply_probe,
     probe_status,
@@ -29,16 +23,8 @@ from vmcp_actors.health.rules import (
     record_success,
     should_probe,
 )
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import (
-    CONDITION_BACKENDS_DISCOVERED,
-    CONDITION_DEGRADED,
-    CONDITION_READY,
-    REASON_ALL_BACKENDS_ROUTABLE,
-    REASON_BACKENDS_DEGRADED,
-    REASON_BACKENDS_DISCOVERED,
-    REASON_BACKENDS_PENDING,
-    REASON_NO_ROUTABLE_BACKENDS,
-    REASON_SOME_BACKENDS_UNHEALTHY,
     BackendView,
     HealthSummary,
     build_conditions,
@@ -49,6 +35,17 @@ from vmcp_actors.health.status_builder import (
     summarize,
 )
 from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.conditions import (
+    CONDITION_BACKENDS_DISCOVERED,
+    CONDITION_DEGRADED,
+    CONDITION_READY,
+    REASON_ALL_BACKENDS_ROUTABLE,
+    REASON_BACKENDS_DEGRADED,
+    REASON_BACKENDS_DISCOVERED,
+    REASON_BACKENDS_PENDING,
+    REASON_NO_ROUTABLE_BACKENDS,
+    REASON_SOME_BACKENDS_UNHEALTHY,
+)
 from vmcp_actors.model.status import BackendHealth, CircuitState, ConditionStatus, Phase, Status
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -189,7 +186,7 @@ def test_probe_failure_messages_are_one_bounded_line_and_kinds_are_checked() -> 
     assert failure.kind is ProbeFailureKind.TIMEOUT
     assert failure.message == "line one line two end"
     long = ProbeFailure(ProbeFailureKind.OTHER, "x" * 1000).message
-    assert len(long) == health.MAX_FAILURE_MESSAGE
+    assert len(long) == MAX_FAILURE_MESSAGE
     assert long.endswith("…")
     with pytest.raises(ValidationError) as info:
         ProbeFailure("teapot")
@@ -339,7 +336,8 @@ BREAKER = CircuitBreakerConfig(enabled=True, failure_threshold=2, open_timeout=6
 def test_breaker_full_cycle_with_explicit_monotonic_times() -> None:
     cfg = config(threshold=3, breaker=BREAKER)
     allowed, s = should_probe(None, cfg, M0)
-    assert allowed and s is None
+    assert allowed
+    assert s is None
 
     s = apply_probe(None, FAIL, at(0), M0, cfg, False)
     assert s.circuit is not None
@@ -351,16 +349,21 @@ def test_breaker_full_cycle_with_explicit_monotonic_times() -> None:
     assert s.status is K  # the breaker opened before the unhealthy threshold: status frozen at unknown
 
     allowed, blocked = should_probe(s, cfg, M0 + 69.999)
-    assert not allowed and blocked is s
+    assert not allowed
+    assert blocked is s
 
     allowed, s2 = should_probe(s, cfg, M0 + 70)
-    assert allowed and s2 is not None and s2.circuit is not None
-    assert s2.circuit_state is CircuitState.HALF_OPEN and s2.circuit.half_open_test_in_progress
+    assert allowed
+    assert s2 is not None
+    assert s2.circuit is not None
+    assert s2.circuit_state is CircuitState.HALF_OPEN
+    assert s2.circuit.half_open_test_in_progress
     assert s2.circuit_last_changed == at(70)  # wall stamp derived from the monotonic delta
     assert (s2.status, s2.consecutive_failures, s2.last_check_time) == (s.status, 2, at(10))
 
     allowed, s3 = should_probe(s2, cfg, M0 + 71)
-    assert not allowed and s3 is s2  # one trial at a time
+    assert not allowed
+    assert s3 is s2  # one trial at a time
 
     s4 = apply_probe(s2, FAIL, at(72), M0 + 72, cfg, False)  # trial failed: open again
     assert s4.circuit is not None
@@ -369,7 +372,9 @@ def test_breaker_full_cycle_with_explicit_monotonic_times() -> None:
     assert not should_probe(s4, cfg, M0 + 131)[0]
 
     allowed, s5 = should_probe(s4, cfg, M0 + 132)
-    assert allowed and s5 is not None and s5.circuit_state is CircuitState.HALF_OPEN
+    assert allowed
+    assert s5 is not None
+    assert s5.circuit_state is CircuitState.HALF_OPEN
     s6 = apply_probe(s5, OK, at(133), M0 + 133, cfg, False)
     assert s6.circuit is not None
     assert (s6.circuit_state, s6.circuit.failure_count, s6.circuit_last_changed) == (CircuitState.CLOSED, 0, at(133))
@@ -389,7 +394,9 @@ def test_breaker_methods_follow_section_3_5() -> None:
     assert (still.state, still.failure_count, still.changed_mono) == (CircuitState.OPEN, 3, 2.0)
     half = CircuitBreaker(changed_mono=5.0, changed_at=T0, state=CircuitState.HALF_OPEN)
     allowed, reserved = half.can_attempt(BREAKER, 5.0)
-    assert allowed and reserved.half_open_test_in_progress and reserved.changed_mono == 5.0
+    assert allowed
+    assert reserved.half_open_test_in_progress
+    assert reserved.changed_mono == 5.0
     assert reserved.can_attempt(BREAKER, 1e9) == (False, reserved)
     closed = reserved.record_success(6.0, at(6))
     assert (closed.state, closed.failure_count, closed.half_open_test_in_progress) == (CircuitState.CLOSED, 0, False)
@@ -405,7 +412,8 @@ def test_disabled_breaker_reports_closed_without_a_time_and_never_blocks() -> No
     assert states[-1].circuit_state is CircuitState.CLOSED
     assert states[-1].circuit_last_changed is None
     allowed, same = should_probe(states[-1], cfg, M0 + 1e6)
-    assert allowed and same is states[-1]
+    assert allowed
+    assert same is states[-1]
 
 
 def test_disabling_the_breaker_drops_its_state() -> None:
@@ -413,7 +421,9 @@ def test_disabling_the_breaker_drops_its_state() -> None:
     s = run([FAIL, FAIL], enabled)[-1]
     assert s.circuit_state is CircuitState.OPEN
     allowed, after = should_probe(s, config(), M0 + 61)
-    assert allowed and after is not None and after.circuit is None
+    assert allowed
+    assert after is not None
+    assert after.circuit is None
 
 
 # --------------------------------------------------------------------------- lifecycle signals

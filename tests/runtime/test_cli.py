@@ -170,3 +170,21 @@ def test_render_table_shows_every_column_and_the_phase() -> None:
     assert row.split()[:7] == ["github", "streamable-http", "failed", "unavailable", "0", "2", "in"]
     assert "in 42s" in row
     assert "PHASE: Degraded" in text
+
+
+def test_import_and_validate_load_neither_the_sdk_nor_the_kubernetes_client() -> None:
+    """``import vmcp_actors`` and ``vmcp-actors validate`` stay fast: the heavy clients load only for ``run``."""
+    example = REPO / "vmcp_actors" / "examples" / "example.yaml"
+    probe = (
+        "import sys, vmcp_actors\n"
+        "from vmcp_actors.cli import main\n"
+        f"code = main(['validate', {str(example)!r}])\n"
+        "assert vmcp_actors.Phase.READY.value == 'Ready'\n"  # an export resolves on first use
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'kubernetes', 'pykka', 'httpx'})\n"
+        "print(code, ','.join(heavy) or '-')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=_env(), timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "0 -"

@@ -21,11 +21,11 @@ import yaml
 from kubernetes import client
 
 from testkit.control_plane import ControlPlane, poll_until
+from testkit.processes import child_pids
 from testkit.project import REPO_ROOT, create_vmcp, get_vmcp
 from tests.servers.fixtures import (
     ECHO_SERVER,
     ServerFactory,
-    child_pids,
     echo_stdio_command,
     mcp_servers,
 )
@@ -44,11 +44,12 @@ __all__ = ["echo_stdio_command", "mcp_servers"]  # fixtures used by the tests be
 FAST = FailureHandling(
     health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
 )
-RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
+RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
 
 
 def stored(api: client.ApiClient, namespace: str) -> dict[str, Any]:
-    return get_vmcp(api, namespace).get("status", {})
+    status: dict[str, Any] = get_vmcp(api, namespace).get("status", {})
+    return status
 
 
 def wait_stored(api: client.ApiClient, namespace: str, predicate: Any, what: str) -> dict[str, Any]:

@@ -307,16 +307,3 @@ def test_api_server_restart_keeps_port_and_data(
     assert get_vmcp(admin_api, namespace)["status"]["backendCount"] == 2
 
 
-def test_apply_manifest_creates_then_updates(control_plane: ControlPlane, namespace: str) -> None:
-    manifests = list(iter_manifests(DEPLOY_DIR))
-    assert [m.relative_to(DEPLOY_DIR).as_posix() for m in manifests] == [
-        "crd/toolhive.stacklok.dev_virtualmcpservers.yaml",
-        "rbac/role.yaml",
-        "rbac/role_binding.yaml",
-        "rbac/service_account.yaml",
-    ]
-    created = [obj for m in manifests for obj in control_plane.apply_manifest(m, namespace=namespace)]
-    updated = [obj for m in manifests for obj in control_plane.apply_manifest(m, namespace=namespace)]
-    assert [o["metadata"]["uid"] for o in updated] == [o["metadata"]["uid"] for o in created]
-    assert {o["metadata"].get("namespace") for o in updated} == {None, namespace}
-    control_plane.wait_crd_established(CRD_NAME)

@@ -42,6 +42,7 @@ from vmcp_actors.backend.io_reports import (
     SessionWarning,
     failed_future,
     outcome_of,
+    scrubbed,
 )
 from vmcp_actors.backend.lifecycle import transition
 from vmcp_actors.backend.lifecycle_messages import (
@@ -87,6 +88,7 @@ from vmcp_actors.backend.messages import (
 from vmcp_actors.backend.session import DEFAULT_CLOSE_TIMEOUT, McpConnection
 from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.secret_values import SecretRedactor
 
 __all__ = ["AuthRequiredHook", "BackendActor"]
 
@@ -128,6 +130,8 @@ class BackendActor(GuardedActor):
         self._on_auth_required = on_auth_required
         self._rng = rng or random.Random()
         self._lc = initial or Lifecycle(name=spec.name, remote=spec.remote)
+        # A backend's own text (a JSON-RPC error, a 401 body) may echo the secrets it was sent.
+        self._redactor = SecretRedactor.from_specs([spec])
         self._seq = 0
         self._connecting: dict[int, ConnectTask] = {}
         self._arrived: dict[int, McpConnection] = {}  # connected, not yet adopted or discarded
@@ -200,7 +204,7 @@ class BackendActor(GuardedActor):
             case CloseDone():
                 self._feed(Closed(message.attempt))
             case SessionDropped():
-                self._feed(SessionLost(message.attempt, message.failure))
+                self._feed(SessionLost(message.attempt, scrubbed(message.failure, self._redactor)))
             case SessionWarning():
                 self._warn(message)
             case PingDone():
@@ -288,7 +292,7 @@ class BackendActor(GuardedActor):
     def _connect_done(self, message: ConnectDone) -> None:
         attempt = message.attempt
         self._connecting.pop(attempt, None)
-        connection, failure = outcome_of(message.future)
+        connection, failure = outcome_of(message.future, self._redactor)
         if attempt in self._closing:
             # A Close came while connecting: this outcome finishes it.
             self._closing.discard(attempt)
@@ -355,7 +359,7 @@ class BackendActor(GuardedActor):
         future.add_done_callback(lambda done: tell_quietly(me, PingDone(attempt, done)))
 
     def _ping_done(self, message: PingDone) -> None:
-        latency, failure = outcome_of(message.future)
+        latency, failure = outcome_of(message.future, self._redactor)
         if failure is None and latency is not None:
             self._feed(ProbeSucceeded(message.attempt, latency))
             self._reply_probe(ok=True, latency=latency)
@@ -382,6 +386,7 @@ class BackendActor(GuardedActor):
             log.error("%s: config update rejected, keeping the previous spec: %s", self.label, problems[0])
             return
         old, self._spec = self._spec, new
+        self._redactor.add(new)
         reconfigure = Reconfigure.between(old, new)
         if reconfigure.changed:
             log.info("%s: configuration changed", self.label)

@@ -14,11 +14,11 @@ never reach a :class:`Failure` message (:func:`redact_url`).
 from __future__ import annotations
 
 import enum
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from vmcp_actors.backend.auth_challenge import AuthChallenge
+from vmcp_actors.config.redaction import redact_url
 
 __all__ = [
     "BackendError",
@@ -170,19 +170,6 @@ class ResponseTooLargeError(Exception):
     def __init__(self, limit: int, what: str = "a response") -> None:
         self.limit = limit
         super().__init__(f"{what} larger than the {format_bytes(limit)} limit (maxResponseBytes={limit})")
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user-info, query or fragment, which may carry credentials."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port is not None else host
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    except ValueError:
-        return "<unparseable url>"
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from vmcp_actors.backend.classify import classify
 from vmcp_actors.backend.connect_params import ConnectParams
 from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
 from vmcp_actors.backend.session import McpConnection, connect
+from vmcp_actors.config.secret_values import SecretRedactor
 
 __all__ = [
     "CloseDone",
@@ -123,13 +124,19 @@ def failed_future(error: BaseException) -> concurrent.futures.Future[Any]:
     return future
 
 
-def outcome_of(future: concurrent.futures.Future[Any]) -> tuple[Any, Failure | None]:
-    """The result of finished I/O, or its classified failure."""
+def outcome_of(future: concurrent.futures.Future[Any], redactor: SecretRedactor) -> tuple[Any, Failure | None]:
+    """The result of finished I/O, or its classified failure with the backend's secrets scrubbed."""
     if future.cancelled():
         return None, Failure(FailureKind.TRANSIENT, "the operation was cancelled")
     error = future.exception()
     if error is None:
         return future.result(), None
     if isinstance(error, BackendError):
-        return None, error.failure
-    return None, classify(error)
+        return None, scrubbed(error.failure, redactor)
+    return None, scrubbed(classify(error), redactor)
+
+
+def scrubbed(failure: Failure, redactor: SecretRedactor) -> Failure:
+    """``failure`` with the configured secrets scrubbed from its message, which may quote the server."""
+    message = redactor.scrub(failure.message)
+    return failure if message == failure.message else attrs.evolve(failure, message=message)

@@ -66,7 +66,7 @@ def snapshot_of(spec: BackendSpec, lc: Lifecycle, warnings: tuple[str, ...] = ()
     return BackendSnapshot(
         name=spec.name,
         transport=str(spec.type),
-        url=spec.url or "",
+        url=spec.redacted_url or "",
         state=lc.state,
         health=lc.health,
         consecutive_failures=lc.consecutive_failures,

@@ -6,11 +6,15 @@ Modules, each with one job: ``fields`` (field paths in problems), ``durations`` 
 durations), ``reading`` (mappings and YAML/JSON files, strictly), ``health_settings``
 (the health monitor's settings and defaults), ``auth`` and ``backend_spec`` (one
 backend), ``failure_handling`` (the ``failureHandling`` block), ``runtime_config``
-(the whole file).
+(the whole file), ``files`` (reading a user's file safely: regular, bounded),
+``yaml_loading`` (YAML without duplicate keys or alias bombs),
+``redaction`` (URLs and text without secrets), ``secret_values`` (the secrets a config
+holds, as a redactor) and ``log_redaction`` (a logging filter using it).
 """
 
 from vmcp_actors.config.auth import AuthSpec, AuthType
 from vmcp_actors.config.backend_spec import (
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REMOTE_TIMEOUT,
     DEFAULT_STDIO_START_TIMEOUT,
     BackendSpec,
@@ -29,11 +33,15 @@ from vmcp_actors.config.health_settings import (
     CircuitBreakerConfig,
     HealthConfig,
 )
+from vmcp_actors.config.log_redaction import RedactionFilter, install_log_redaction
+from vmcp_actors.config.redaction import redact_url
 from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.config.secret_values import SecretRedactor
 
 __all__ = [
     "DEFAULT_BREAKER_FAILURE_THRESHOLD",
     "DEFAULT_BREAKER_OPEN_TIMEOUT",
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DEGRADED_THRESHOLD",
     "DEFAULT_HEALTH_CHECK_INTERVAL",
     "DEFAULT_HEALTH_CHECK_TIMEOUT",
@@ -48,9 +56,13 @@ __all__ = [
     "FailureHandling",
     "HealthConfig",
     "PartialFailureMode",
+    "RedactionFilter",
     "RuntimeConfig",
+    "SecretRedactor",
     "TransportType",
     "format_duration",
+    "install_log_redaction",
     "parse_duration",
     "redact",
+    "redact_url",
 ]

@@ -10,16 +10,16 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Final
 
 import attrs
 
-from vmcp_actors.config.fields import key_path, unknown_keys
+from vmcp_actors.config.fields import key_path, show, unknown_keys
+from vmcp_actors.config.files import MAX_TOKEN_FILE_BYTES, UnreadableFileError, read_regular_file
 from vmcp_actors.config.reading import MappingReader
 from vmcp_actors.errors import ValidationError
 
-__all__ = ["AuthSpec", "AuthType", "parse_auth"]
+__all__ = ["AuthSpec", "AuthType", "parse_auth", "read_token_file"]
 
 
 class AuthType(enum.StrEnum):
@@ -30,10 +30,12 @@ class AuthType(enum.StrEnum):
 
 
 def _auth_type(value: object) -> AuthType:
-    try:
-        return AuthType(str(value))
-    except ValueError:
-        raise ValidationError("auth.type", f"must be none or bearer, got {value!r}", value) from None
+    # Only a string is converted: str() of an alias-bomb list would be gigabytes long.
+    if isinstance(value, AuthType):
+        return value
+    if isinstance(value, str) and value in AuthType.__members__.values():
+        return AuthType(value)
+    raise ValidationError("auth.type", f"must be none or bearer, got {show(value)}", value)
 
 
 @attrs.frozen
@@ -84,14 +86,27 @@ class AuthSpec:
                 raise ValidationError("auth.tokenEnv", f"environment variable {self.token_env} is not set or empty")
             return token.strip()
         if self.token_file:
-            try:
-                token = Path(self.token_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValidationError("auth.tokenFile", f"cannot read {self.token_file}: {exc.strerror}") from None
+            token = read_token_file(self.token_file)
             if not token:
                 raise ValidationError("auth.tokenFile", f"{self.token_file} is empty")
             return token
         return None
+
+
+def read_token_file(path: str) -> str:
+    """The stripped text of a token file; a FIFO, a device or a huge file is refused, not read.
+
+    Raises:
+        ValidationError: naming the file and why, never its content.
+    """
+    try:
+        raw = read_regular_file(path, MAX_TOKEN_FILE_BYTES)
+    except UnreadableFileError as exc:
+        raise ValidationError("auth.tokenFile", f"cannot read {path}: {exc}") from None
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValidationError("auth.tokenFile", f"{path} is not UTF-8 text") from None
 
 
 _AUTH_KEYS: Final = ("type", "tokenEnv", "tokenFile")

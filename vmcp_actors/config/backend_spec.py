@@ -1,10 +1,12 @@
 """Backend configuration: ``BackendSpec``, its validation, change detection and parsing.
 
 The rules are muster's (``ValidateConfiguration`` messages, ``ConfigurationChanged``
-semantics), so a config that muster accepts behaves the same here.  Two things are
-stricter: URLs and timeouts are sanity-checked at validation rather than failing at the
-first connect, and secrets (header values, env values, tokens) are redacted from every
-``repr`` and log line, because a config object ends up in tracebacks and debug logs.
+semantics), so a config that muster accepts behaves the same here.  Three things
+differ: URLs and timeouts are sanity-checked at validation rather than failing at the
+first connect; secrets (header values, env values, tokens, a URL's user-info and query
+values) are redacted from every ``repr``, dump and log line, because a config object
+ends up in tracebacks and debug logs; and ``timeout`` bounds the handshake of every
+transport, stdio included (muster fixes stdio at 10 s).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from urllib.parse import urlsplit
 import attrs
 
 from vmcp_actors.config.auth import AuthSpec, parse_auth
-from vmcp_actors.config.fields import ROOT_FIELD, unknown_keys
+from vmcp_actors.config.fields import ROOT_FIELD, show, unknown_keys
 from vmcp_actors.config.reading import MappingReader
+from vmcp_actors.config.redaction import REDACTED, redact_url
 from vmcp_actors.errors import ConfigError, ValidationError
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_REMOTE_TIMEOUT",
     "DEFAULT_STDIO_START_TIMEOUT",
     "NAME_PATTERN",
@@ -34,14 +38,19 @@ __all__ = [
     "redact",
 ]
 
-#: muster's ``DefaultRemoteTimeout`` (seconds), also the CRD default of ``spec.timeout``:
-#: the connect timeout of a remote backend that sets none.
-DEFAULT_REMOTE_TIMEOUT: Final = 30.0
-#: muster's ``DefaultStdioInitTimeout`` (seconds): stdio ignores ``timeout``.
-DEFAULT_STDIO_START_TIMEOUT: Final = 10.0
+#: The connect (handshake) timeout of a backend that sets no ``timeout``, whatever its
+#: transport: muster's ``DefaultRemoteTimeout`` and the CRD default of ``spec.timeout``.
+#: muster gives stdio a fixed 10 s instead, but a stdio server's handshake includes its
+#: interpreter start, and ``import fastmcp`` alone took 8-11 s on a loaded 2-core
+#: machine: 10 s failed such servers over and over.  A server that never answers still
+#: fails within this bound.
+DEFAULT_CONNECT_TIMEOUT: Final = 30.0
+#: The default for remote backends (kept under muster's name).
+DEFAULT_REMOTE_TIMEOUT: Final = DEFAULT_CONNECT_TIMEOUT
+#: The default for stdio backends: the same, see ``DEFAULT_CONNECT_TIMEOUT``.
+DEFAULT_STDIO_START_TIMEOUT: Final = DEFAULT_CONNECT_TIMEOUT
 #: No sane MCP connect takes longer; a larger value is almost always a unit mistake (ms).
 MAX_TIMEOUT: Final = 3600.0
-REDACTED: Final = "<redacted>"
 #: A backend or vMCP name: what Kubernetes accepts as a resource name, and safe in a path.
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 NAME_RULE: Final = "must be 1-253 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
@@ -61,12 +70,14 @@ class TransportType(enum.StrEnum):
 
 
 def _transport(value: object) -> TransportType:
-    try:
-        return TransportType(str(value))
-    except ValueError:
-        raise ValidationError(
-            "type", f"unsupported MCP server type: {value!r} (expected stdio, streamable-http or sse)", value
-        ) from None
+    # Only a string is converted: str() of an alias-bomb list would be gigabytes long.
+    if isinstance(value, TransportType):
+        return value
+    if isinstance(value, str) and value in TransportType.__members__.values():
+        return TransportType(value)
+    raise ValidationError(
+        "type", f"unsupported MCP server type: {show(value)} (expected stdio, streamable-http or sse)", value
+    )
 
 
 def _pairs(value: object) -> tuple[tuple[str, str], ...]:
@@ -135,10 +146,18 @@ class BackendSpec:
 
     @property
     def connect_timeout(self) -> float:
-        """Muster: stdio always 10 s; remote the spec's timeout, or 30 s when unset/0."""
-        if not self.remote:
-            return DEFAULT_STDIO_START_TIMEOUT
-        return self.timeout if self.timeout else DEFAULT_REMOTE_TIMEOUT
+        """How long the handshake (start, ``initialize``, ``tools/list``) may take, for every transport.
+
+        The spec's ``timeout``, or ``DEFAULT_CONNECT_TIMEOUT`` (30 s) when it is unset or 0.
+        Unlike muster, stdio honours ``timeout`` too: a server that needs 12 s to start
+        can be given them.
+        """
+        return self.timeout if self.timeout else DEFAULT_CONNECT_TIMEOUT
+
+    @property
+    def redacted_url(self) -> str | None:
+        """The URL as it may be shown anywhere: user-info and query values masked."""
+        return redact_url(self.url) if self.url else None
 
     # ------------------------------------------------------------------ validation
 
@@ -223,7 +242,7 @@ class BackendSpec:
     # ------------------------------------------------------------------ presentation
 
     def redacted(self) -> dict[str, Any]:
-        """Muster's service data, with env and header values hidden."""
+        """Muster's service data, with env and header values and the URL's credentials hidden."""
         data: dict[str, Any] = {
             "name": self.name,
             "type": str(self.type),
@@ -236,7 +255,7 @@ class BackendSpec:
             data["command"] = self.command
             data["args"] = list(self.args)
         if self.url:
-            data["url"] = self.url
+            data["url"] = redact_url(self.url)
         if self.env:
             data["env"] = redact(self.env)
         if self.headers:

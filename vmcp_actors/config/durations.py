@@ -62,7 +62,7 @@ def _parse_text(text: str, field: str) -> float:
     if not text:
         raise ValidationError(field, f"must not be empty: write {_DURATION_HINT}", text)
     if len(text) > _MAX_DURATION_CHARS or not _DURATION_PATTERN.fullmatch(text):
-        if _BARE_NUMBER.fullmatch(text):
+        if len(text) <= _MAX_DURATION_CHARS and _BARE_NUMBER.fullmatch(text):  # quoted whole in the hint
             message = f"duration {show(text)} has no unit: write {text}s, or the number {text} without quotes"
         else:
             message = f"invalid duration {show(text)}: expected {_DURATION_HINT}"

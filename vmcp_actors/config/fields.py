@@ -11,7 +11,9 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import reprlib
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from vmcp_actors.errors import ValidationError
@@ -20,6 +22,7 @@ __all__ = [
     "FILE_FIELD",
     "ROOT_FIELD",
     "attempt",
+    "check_aware",
     "check_count",
     "check_seconds",
     "describe",
@@ -39,9 +42,30 @@ ROOT_FIELD: Final = "(root)"
 _SIMPLE_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
+def _short_repr() -> reprlib.Repr:
+    """A ``repr`` that looks at a few items per level and a few levels only.
+
+    ``repr`` of a YAML alias bomb is gigabytes long, so building it and cutting it short
+    afterwards is no bound at all: the work must stop while the value is walked.
+    """
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxtuple = short.maxlist = short.maxarray = short.maxdeque = 8
+    short.maxdict = short.maxset = short.maxfrozenset = 8
+    # Long enough that a string, number or object is shown exactly up to any sane limit.
+    short.maxstring = short.maxlong = short.maxother = 4096
+    return short
+
+
+_SHORT: Final = _short_repr()
+
+
 def show(value: object, limit: int = 60) -> str:
-    """A value for an error message: its repr, cut short so one bad value cannot flood it."""
-    text = repr(value)
+    """A value for an error message: a bounded repr, cut short so one bad value cannot flood it."""
+    try:
+        text = _SHORT.repr(value)
+    except Exception:  # noqa: BLE001 - a value that cannot be shown must not hide the error about it
+        text = f"<{type(value).__name__} that cannot be shown>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -107,3 +131,9 @@ def check_count(field: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValidationError(field, f"must be >= {minimum}, got {value}", value)
     return value
+
+
+def check_aware(field: str, value: datetime | None) -> None:
+    """Reject a naive timestamp: every stamp the status reports must say its time zone."""
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        raise ValidationError(field, "must be a timezone-aware datetime", value)

@@ -19,6 +19,13 @@ import yaml
 
 from vmcp_actors.config.durations import parse_duration
 from vmcp_actors.config.fields import FILE_FIELD, describe, key_path, repath, show
+from vmcp_actors.config.files import MAX_CONFIG_BYTES, UnreadableFileError, read_regular_file
+from vmcp_actors.config.yaml_loading import (
+    MAX_YAML_VALUES,
+    RecursiveAliasError,
+    TooManyValuesError,
+    load_bounded_yaml,
+)
 from vmcp_actors.errors import ConfigError, ValidationError
 
 __all__ = ["MappingReader", "is_list", "read_document"]
@@ -165,28 +172,6 @@ def _secret_entry_problem(name: object, item: object, forbidden: str) -> str:
 # --------------------------------------------------------------------------- files
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``SafeLoader`` that rejects duplicate keys, which PyYAML silently resolves to the last.
-
-    A duplicated ``url:`` would otherwise override the first without a word.  Merge
-    keys (``<<``) are left alone: overriding merged values is what they are for.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        """Refuse a repeated scalar key, then build the mapping as ``SafeLoader`` does."""
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"found duplicate key {show(key)}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 class _DuplicateJsonKeyError(ValueError):
     """A JSON object repeats a key (json.loads would silently keep the last)."""
 
@@ -206,7 +191,15 @@ def _file_error(source: str, message: str) -> ConfigError:
 
 def _load_yaml(text: str, source: str) -> object:
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: plain data only
+        return load_bounded_yaml(text)  # a SafeLoader: plain data only
+    except TooManyValuesError:
+        raise _file_error(
+            source,
+            f"YAML holds more than {MAX_YAML_VALUES} values, counting each alias as every value it "
+            "repeats (an alias bomb?); a config never needs that many",
+        ) from None
+    except RecursiveAliasError:
+        raise _file_error(source, "YAML alias refers to a value that contains it (a recursive document)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -222,9 +215,31 @@ def _load_yaml(text: str, source: str) -> object:
         raise _file_error(source, f"YAML value cannot be read: {exc}") from None
 
 
+def _count_json_values(document: object, limit: int) -> None:
+    """Refuse a JSON document of more than ``limit`` values, as YAML is refused (JSON has no aliases)."""
+    count = 0
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > limit:
+            raise TooManyValuesError
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+
+
 def _load_json(text: str, source: str) -> object:
     try:
-        return json.loads(text, object_pairs_hook=_json_object)
+        document: object = json.loads(text, object_pairs_hook=_json_object)
+        _count_json_values(document, MAX_YAML_VALUES)
+        return document
+    except TooManyValuesError:
+        raise _file_error(
+            source, f"JSON holds more than {MAX_YAML_VALUES} values; a config never needs that many"
+        ) from None
     except json.JSONDecodeError as exc:
         raise _file_error(source, f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except _DuplicateJsonKeyError as exc:
@@ -241,14 +256,19 @@ def read_document(path: Path, source: str) -> object:
     ``.json`` is JSON and ``.yaml``/``.yml`` YAML; other names are sniffed: a document
     starting with ``{`` or ``[`` is tried as JSON first, anything else is YAML.
 
+    Only a regular file of at most ``MAX_CONFIG_BYTES`` is read: a FIFO would block
+    forever and ``/dev/zero`` would fill memory.  A document may hold at most
+    ``MAX_YAML_VALUES`` values, a YAML alias counting as every value it repeats.
+
     Raises:
-        ConfigError: for a missing or unreadable file, bad encoding or a syntax error
-            (with line and column).
+        ConfigError: for a missing, unreadable, non-regular or oversized file, bad
+            encoding, a syntax error (with line and column), too many values or an
+            alias bomb.
     """
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise _file_error(source, f"cannot read the file: {exc.strerror or exc}") from None
+        raw = read_regular_file(path, MAX_CONFIG_BYTES)
+    except UnreadableFileError as exc:
+        raise _file_error(source, f"cannot read the file: {exc}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

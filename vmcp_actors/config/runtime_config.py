@@ -25,6 +25,8 @@ from vmcp_actors.errors import ConfigError, ValidationError
 __all__ = ["RuntimeConfig"]
 
 _TOP_KEYS: Final = ("name", "backends", "failureHandling")
+#: Problems listed at most: a list of thousands (a generated file gone wrong) helps nobody.
+MAX_LISTED_PROBLEMS: Final = 100
 _BACKEND_INDEX: Final = re.compile(r"backends\[(\d+)\]")
 
 
@@ -49,6 +51,14 @@ def _section(problem: ValidationError) -> tuple[int, int]:
     if problem.field.startswith("failureHandling"):
         return 3, -1
     return 0, 0
+
+
+def _listed(found: list[ValidationError]) -> list[ValidationError]:
+    """The first ``MAX_LISTED_PROBLEMS`` problems, and one line saying how many more there are."""
+    if len(found) <= MAX_LISTED_PROBLEMS:
+        return found
+    hidden = len(found) - MAX_LISTED_PROBLEMS
+    return [*found[:MAX_LISTED_PROBLEMS], ValidationError(ROOT_FIELD, f"... and {hidden} more problems not listed")]
 
 
 def _rule_problems(
@@ -153,7 +163,7 @@ class RuntimeConfig:
         handling, handling_skip = parse_failure_handling(data.get("failureHandling"), "failureHandling", found)
         found.extend(_rule_problems(None if "name" in top.bad else name, entries, handling, handling_skip))
         if found:
-            raise ConfigError(sorted(found, key=_section), source)
+            raise ConfigError(_listed(sorted(found, key=_section)), source)
         return cls(backends=tuple(spec for _, spec, _ in entries), failure_handling=handling, name=name)
 
     @classmethod

@@ -23,7 +23,7 @@ from typing import Final
 
 import attrs
 
-from vmcp_actors.health.rules import BackendHealthState
+from vmcp_actors.health.state import BackendHealthState
 from vmcp_actors.model.conditions import (
     CONDITION_BACKENDS_DISCOVERED,
     CONDITION_DEGRADED,
@@ -46,15 +46,6 @@ from vmcp_actors.model.status import (
 )
 
 __all__ = [
-    "CONDITION_BACKENDS_DISCOVERED",
-    "CONDITION_DEGRADED",
-    "CONDITION_READY",
-    "REASON_ALL_BACKENDS_ROUTABLE",
-    "REASON_BACKENDS_DEGRADED",
-    "REASON_BACKENDS_DISCOVERED",
-    "REASON_BACKENDS_PENDING",
-    "REASON_NO_ROUTABLE_BACKENDS",
-    "REASON_SOME_BACKENDS_UNHEALTHY",
     "BackendView",
     "HealthSummary",
     "build_conditions",

@@ -15,6 +15,10 @@ stop (bounded by its timeout, idempotent)
     3. the actors stop, the reporter flushes through its retries and stops;
     4. the loop and timer threads end.  Nothing is left running.
 
+A runtime joins only the threads it started (its actors', recorded as they are
+spawned, its loop and its timers), so another runtime in the same process neither
+slows its stop nor is touched by it.
+
 ``status()`` and ``snapshots()`` read the latest immutable values that the actors
 publish, without I/O and without waiting on any actor.
 """
@@ -30,6 +34,7 @@ from typing import Any, Final, cast
 
 import pykka
 
+from vmcp_actors.actorkit.guard import OwnedThreads
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler
 from vmcp_actors.backend.actor import AuthRequiredHook
@@ -38,19 +43,22 @@ from vmcp_actors.backend.snapshot import BackendSnapshot, SnapshotCell
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import VmcpError
-from vmcp_actors.health.actor import BuildFinalStatus, Refresh, StatusCell
+from vmcp_actors.health.actor import StatusCell
+from vmcp_actors.health.messages import BuildFinalStatus, Refresh
+from vmcp_actors.health.probe_schedule import initial_wait
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import Reporter, Shutdown
-from vmcp_actors.runtime.supervisor import (
+from vmcp_actors.reporting.protocol import Reporter, Shutdown
+from vmcp_actors.runtime.messages import (
     AddBackendCommand,
-    BackendBoard,
+    BackendActorQuery,
+    HealthActorQuery,
     RemoveBackendCommand,
-    RestartPolicy,
     StopAllCommand,
-    Supervisor,
     UpdateBackendCommand,
 )
+from vmcp_actors.runtime.supervision import RestartPolicy
+from vmcp_actors.runtime.supervisor import BackendBoard, Supervisor
 
 __all__ = ["Runtime", "RuntimeStoppedError"]
 
@@ -76,7 +84,8 @@ class Runtime:
         reporter_shutdown: Shutdown,
         io: LoopThread,
         owned_scheduler: ThreadScheduler | None,
-        supervisor: pykka.ActorRef[Supervisor],
+        supervisor: tuple[pykka.ActorRef[Supervisor], threading.Thread],
+        actor_threads: OwnedThreads,
         status_cell: StatusCell,
         board: BackendBoard,
     ) -> None:
@@ -85,7 +94,8 @@ class Runtime:
         self._reporter_shutdown = reporter_shutdown
         self._io = io
         self._owned_scheduler = owned_scheduler
-        self._supervisor = supervisor
+        self._supervisor, self._supervisor_thread = supervisor
+        self._actor_threads = actor_threads
         self._status_cell = status_cell
         self._board = board
         self._stop_lock = threading.Lock()
@@ -112,6 +122,10 @@ class Runtime:
         It is wrapped in an :class:`ActorReporter` unless it already is one; the wrapper
         re-sends an unchanged status once per status interval so a status someone else
         overwrote is repaired.
+
+        ``lifecycle_policy`` tunes the backends' reconnects; its probe timeout is
+        replaced by ``config.failure_handling.health_check_timeout``, the one owner of
+        how long a health probe may take.
         """
         config.validate()
         failure = config.failure_handling
@@ -130,20 +144,22 @@ class Runtime:
         if scheduler is None:
             scheduler = owned = ThreadScheduler(name="vmcp-timers")
         timers: Scheduler = scheduler
+        actor_threads = OwnedThreads()
         try:
             io.start()
             status_cell = StatusCell()
             board = BackendBoard()
             health = failure.health_config()
-            supervisor = Supervisor.start(
+            supervisor = Supervisor.spawn(
                 io=io,
                 scheduler=timers,
                 reporter=actor_reporter,
                 health_config=health,
                 status_interval=failure.status_reporting_interval,
                 status_cell=status_cell,
-                initial_wait=max((spec.connect_timeout for spec in config.backends), default=0.0) + health.timeout,
+                initial_wait=initial_wait((spec.connect_timeout for spec in config.backends), health.timeout),
                 board=board,
+                threads=actor_threads,
                 lifecycle_policy=lifecycle_policy,
                 restart_policy=restart_policy or RestartPolicy(),
                 on_auth_required=on_auth_required,
@@ -154,11 +170,13 @@ class Runtime:
                 owned.stop()
             reporter_shutdown(5.0)
             raise
-        runtime = cls(config, actor_reporter, reporter_shutdown, io, owned, supervisor, status_cell, board)
+        runtime = cls(
+            config, actor_reporter, reporter_shutdown, io, owned, supervisor, actor_threads, status_cell, board
+        )
         try:
             for spec in config.backends:
                 runtime.add_backend(spec)
-            supervisor.tell(Refresh())
+            runtime._supervisor.tell(Refresh())
         except BaseException:
             runtime.stop(5.0)
             raise
@@ -179,6 +197,7 @@ class Runtime:
 
     @property
     def stopped(self) -> bool:
+        """Whether :meth:`stop` has been called (commands then raise :class:`RuntimeStoppedError`)."""
         return self._stopped
 
     # ------------------------------------------------------------------ commands
@@ -208,24 +227,10 @@ class Runtime:
             raise RuntimeStoppedError("the runtime's supervisor is not running") from None
         return future.result(timeout=COMMAND_TIMEOUT)
 
-    def crash_backend_for_test(self, name: str, error: Exception) -> None:
-        """Make a backend's actor fail outside its guard, as an unexpected bug would."""
-        from vmcp_actors.actorkit.guard import CrashForTest
-
-        ref = self._ask_ref(("child_ref", name))
-        if ref is None:
-            raise KeyError(name)
-        ref.tell(CrashForTest(error))
-
-    def crash_health_for_test(self, error: Exception) -> None:
-        """Make the health actor fail outside its guard."""
-        from vmcp_actors.actorkit.guard import CrashForTest
-
-        health = self._ask_ref("health_ref")
-        if health is not None:
-            health.tell(CrashForTest(error))
-
-    def _ask_ref(self, query: object, timeout: float = COMMAND_TIMEOUT) -> pykka.ActorRef[Any] | None:
+    def _actor_ref(
+        self, query: HealthActorQuery | BackendActorQuery, timeout: float = COMMAND_TIMEOUT
+    ) -> pykka.ActorRef[Any] | None:
+        """The ref the supervisor holds for ``query``; also :mod:`vmcp_actors.testing`'s one hook into a runtime."""
         return cast("pykka.ActorRef[Any] | None", self._supervisor.ask(query, timeout=timeout))
 
     # ------------------------------------------------------------------ shutdown
@@ -242,42 +247,49 @@ class Runtime:
             self._stopped = True
         deadline = time.monotonic() + timeout
         backends_deadline = time.monotonic() + timeout * (1 - _FLUSH_SHARE)
+        self._stop_backends(backends_deadline, timeout * (1 - _FLUSH_SHARE))
+        self._build_final_status(deadline)
+        try:
+            self._supervisor.stop(block=True, timeout=_left(deadline, 0.1))
+        except pykka.Timeout:
+            log.error("supervisor did not stop in time")
+        try:
+            self._reporter_shutdown(_left(deadline, 0.1))
+        finally:
+            self._io.stop(_left(deadline, 1.0))
+            if self._owned_scheduler is not None:
+                self._owned_scheduler.stop()
+            self._join_actor_threads(deadline)
+        log.info("vmcp-actors runtime stopped")
 
-        def left(until: float) -> float:
-            return max(until - time.monotonic(), 0.0)
-
+    def _stop_backends(self, deadline: float, budget: float) -> None:
         try:
             stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
             self._supervisor.tell(StopAllCommand(stopped))
-            stopped.result(timeout=left(backends_deadline))
+            stopped.result(timeout=_left(deadline))
         except (concurrent.futures.TimeoutError, pykka.ActorDeadError):
-            log.error("some backends did not stop within %.1f s; abandoning them", timeout * (1 - _FLUSH_SHARE))
+            log.error("some backends did not stop within %.1f s; abandoning them", budget)
+
+    def _build_final_status(self, deadline: float) -> None:
         try:
-            health = self._ask_ref("health_ref", timeout=max(left(deadline), 0.1))
-            final = None if health is None else health.ask(BuildFinalStatus(), timeout=max(left(deadline), 0.1))
+            health = self._actor_ref(HealthActorQuery(), timeout=_left(deadline, 0.1))
+            final = None if health is None else health.ask(BuildFinalStatus(), timeout=_left(deadline, 0.1))
             if isinstance(final, Status):
                 self._final_status = final
         except (pykka.Timeout, pykka.ActorDeadError):
             log.error("could not build the final status in time; the last one stands")
-        try:
-            self._supervisor.stop(block=True, timeout=max(left(deadline), 0.1))
-        except pykka.Timeout:
-            log.error("supervisor did not stop in time")
-        try:
-            self._reporter_shutdown(max(left(deadline), 0.1))
-        finally:
-            self._io.stop(max(left(deadline), 1.0))
-            if self._owned_scheduler is not None:
-                self._owned_scheduler.stop()
-            _join_actor_threads(deadline)
-        log.info("vmcp-actors runtime stopped")
+
+    def _join_actor_threads(self, deadline: float) -> None:
+        """Wait (bounded) for this runtime's actor threads to end, so none outlives ``stop``.
+
+        The supervisor first: once its thread has ended, every actor it started is recorded.
+        """
+        self._supervisor_thread.join(_left(deadline))
+        alive = [t for t in (self._supervisor_thread, *self._actor_threads.join(deadline)) if t.is_alive()]
+        if alive:
+            log.error("actor threads still running after stop: %s", ", ".join(t.name for t in alive))
 
 
-def _join_actor_threads(deadline: float) -> None:
-    """Wait (bounded) for stopped actors' threads to end, so none outlives ``stop``."""
-    for thread in threading.enumerate():
-        if thread is threading.current_thread() or not thread.name.startswith(
-            ("BackendActor", "HealthActor", "Supervisor")
-        ):
-            continue
-        thread.join(max(deadline - time.monotonic(), 0.05))
+def _left(deadline: float, floor: float = 0.0) -> float:
+    """Seconds until ``deadline`` (monotonic), at least ``floor``."""
+    return max(deadline - time.monotonic(), floor)

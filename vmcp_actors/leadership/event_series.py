@@ -1,0 +1,562 @@
+"""Kubernetes Events about a VirtualMCPServer, aggregated into series and rate limited.
+
+The leader reports what happens (a phase change, a backend down, up, unauthenticated, a
+new leader) as ``events.k8s.io/v1`` Events.  A flapping backend must not become a
+thousand Events, nor a thousand API writes, so, like client-go's event recorder:
+
+* **Series.**  Occurrences with the same :class:`SeriesKey` (regarding object, reason,
+  type, note key, reporting controller) while the series is live are one Event: the
+  first is a :class:`Create`, later ones a :class:`PatchSeries` of the same Event's
+  ``series`` (``count``, ``lastObservedTime``).  A series ends when it has been idle for
+  ``window`` (client-go ``tools/events``' ``finishTime``, 6 minutes) *and* the API server
+  has its final count; the next occurrence starts a new Event.
+* **Rate limit.**  Every write (Create or PatchSeries) takes a token from a bucket per
+  key: burst 25, one token back every 5 minutes -- client-go's spam filter
+  (``defaultSpamBurst = 25``, ``defaultSpamQPS = 1/300``).  An occurrence that finds no
+  token is still counted; the effect is :class:`Drop` and the count reaches the server
+  with the next write, from a later occurrence or from :func:`flush`.  So the count is
+  exact while the writes stay bounded.
+
+Where this differs from client-go on purpose:
+
+* client-go's spam filter keys on source + involved object only.  Every Event here
+  regards the same VirtualMCPServer, so one bucket would let a flapping backend starve
+  ``LeaderElected`` and ``PhaseChanged``; the bucket is per series key instead.
+* client-go drops a rate-limited occurrence entirely; here it is counted and written
+  later, and a series does not end while the API server lacks its count.  The refill
+  interval (5 min) is shorter than the window (6 min), so a new series always finds a
+  token for its Create, and with :func:`flush` called at least every
+  ``window - refill_interval`` a pending count is written before its window runs out.
+* client-go forgets keys in LRU order (4096 entries), which hands a forgotten key a fresh
+  burst.  Here a key is forgotten only when that changes nothing -- its series is over
+  and written, and its bucket has refilled -- and a new key that finds all ``max_keys``
+  slots busy is dropped (:attr:`DropReason.TOO_MANY_KEYS`) rather than weakening the
+  limit of the others.
+
+Pure: ``record(state, occurrence, now)`` and ``flush(state, now)`` return the next
+immutable :class:`RecorderState` and what to write, :func:`answered` takes the API
+server's answer back, :func:`next_flush_at` says when a pending count gets its token.
+Event names are deterministic (a digest of the key plus a suffix the caller supplies).
+Memory is bounded by ``max_keys``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import math
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Final
+
+import attrs
+
+from vmcp_actors.leadership.election import Now
+
+__all__ = [
+    "DEFAULT_ACTIONS",
+    "DEFAULT_TYPES",
+    "MAX_KEYS",
+    "MAX_NOTE_BYTES",
+    "SERIES_WINDOW",
+    "SPAM_BURST",
+    "SPAM_REFILL_INTERVAL",
+    "Create",
+    "Drop",
+    "DropReason",
+    "EventFields",
+    "EventSeriesError",
+    "EventType",
+    "ObjectRef",
+    "Occurrence",
+    "PatchSeries",
+    "Reason",
+    "RecorderState",
+    "SeriesEntry",
+    "SeriesFields",
+    "SeriesKey",
+    "SeriesPolicy",
+    "WriteOutcome",
+    "answered",
+    "event_name",
+    "flush",
+    "initial_recorder",
+    "next_flush_at",
+    "record",
+]
+
+#: client-go ``tools/events`` ``finishTime``: a series idle this long is over.
+SERIES_WINDOW: Final = 6 * 60.0
+#: client-go ``tools/record`` ``defaultSpamBurst``.
+SPAM_BURST: Final = 25
+#: client-go ``defaultSpamQPS = 1. / 300.``: one token back every 5 minutes.
+SPAM_REFILL_INTERVAL: Final = 300.0
+#: Keys remembered at most (client-go's LRU holds 4096; a VirtualMCPServer needs far fewer).
+MAX_KEYS: Final = 1024
+#: ``events.k8s.io/v1`` validation: ``note`` is at most 1 kB.
+MAX_NOTE_BYTES: Final = 1024
+#: ``events.k8s.io/v1`` validation: reason, action, reportingController, reportingInstance.
+_MAX_FIELD: Final = 128
+_MAX_NAME: Final = 253
+_SUFFIX: Final = re.compile(r"[a-z0-9]{1,32}")
+_DIGEST_CHARS: Final = 10
+#: Refill arithmetic in floats may land a hair below a whole token at the very moment
+#: next_flush_at promised one; without this slack a flush at that moment would write
+#: nothing and ask to be called again at the same moment.
+_TOKEN_SLACK: Final = 1e-9
+
+
+class EventSeriesError(ValueError):
+    """An occurrence or policy field is invalid; ``field`` names it."""
+
+    def __init__(self, field: str, message: str, value: object = None) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"{field}: {message}")
+
+
+class Reason(enum.StrEnum):
+    """The reasons the runtime reports (``reason`` is CamelCase by API convention)."""
+
+    PHASE_CHANGED = "PhaseChanged"
+    BACKEND_UNAVAILABLE = "BackendUnavailable"
+    BACKEND_UNAUTHENTICATED = "BackendUnauthenticated"
+    BACKEND_RECOVERED = "BackendRecovered"
+    LEADER_ELECTED = "LeaderElected"
+
+
+class EventType(enum.StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+#: A backend that is down or refuses our credentials needs attention; the rest is news.
+DEFAULT_TYPES: Final[Mapping[Reason, EventType]] = {
+    Reason.PHASE_CHANGED: EventType.NORMAL,
+    Reason.BACKEND_UNAVAILABLE: EventType.WARNING,
+    Reason.BACKEND_UNAUTHENTICATED: EventType.WARNING,
+    Reason.BACKEND_RECOVERED: EventType.NORMAL,
+    Reason.LEADER_ELECTED: EventType.NORMAL,
+}
+
+#: ``action`` (required by events.k8s.io/v1): what the controller was doing.
+DEFAULT_ACTIONS: Final[Mapping[Reason, str]] = {
+    Reason.PHASE_CHANGED: "ReportStatus",
+    Reason.BACKEND_UNAVAILABLE: "CheckBackend",
+    Reason.BACKEND_UNAUTHENTICATED: "CheckBackend",
+    Reason.BACKEND_RECOVERED: "CheckBackend",
+    Reason.LEADER_ELECTED: "ElectLeader",
+}
+
+
+def _check_text(field: str, value: str) -> None:
+    if not value:
+        raise EventSeriesError(field, "must not be empty", value)
+    if len(value) > _MAX_FIELD:
+        raise EventSeriesError(field, f"must be at most {_MAX_FIELD} characters, got {len(value)}", value)
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes, cut on a character boundary."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[:limit].decode(errors="ignore")
+
+
+@attrs.frozen
+class ObjectRef:
+    """The object an Event is about (``regarding``); the Event lives in its namespace."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str
+    uid: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("api_version", "kind", "name", "namespace"):
+            if not getattr(self, field):
+                raise EventSeriesError(f"regarding.{field}", "must not be empty")
+
+
+@attrs.frozen
+class SeriesKey:
+    """What makes two occurrences "the same" Event."""
+
+    regarding: ObjectRef
+    reason: Reason
+    type: EventType
+    note_key: str
+    reporting_controller: str
+
+    def digest(self) -> str:
+        """A short stable digest of the key (no ``hash()``: it must survive restarts)."""
+        r = self.regarding
+        parts = (r.api_version, r.kind, r.namespace, r.name, r.uid, self.reason, self.type)
+        text = "\x00".join((*parts, self.note_key, self.reporting_controller))
+        return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_CHARS]
+
+
+@attrs.frozen
+class Occurrence:
+    """One thing that happened.
+
+    ``note_key`` says which notes belong to one series (say, the backend's name, so each
+    backend has its own "unavailable" Event while the note may carry the changing error
+    text); it defaults to the note itself.  ``name_suffix`` (lowercase letters and digits)
+    names the Event if this occurrence starts a series; it must not repeat for a key, or
+    a new series would find the old Event under its name (Events outlive the process by
+    the API server's ``--event-ttl``).  The wall time in nanoseconds, in hex, is what
+    client-go uses.  ``type`` and ``action`` default per reason.
+    """
+
+    regarding: ObjectRef
+    reason: Reason
+    note: str
+    reporting_controller: str
+    reporting_instance: str
+    name_suffix: str
+    note_key: str | None = None
+    type: EventType | None = None
+    action: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_text("reporting_controller", self.reporting_controller)
+        _check_text("reporting_instance", self.reporting_instance)
+        _check_text("action", self.event_action)
+        if not _SUFFIX.fullmatch(self.name_suffix):
+            raise EventSeriesError(
+                "name_suffix", f"must be 1-32 lowercase letters or digits, got {self.name_suffix!r}", self.name_suffix
+            )
+
+    @property
+    def event_type(self) -> EventType:
+        return self.type if self.type is not None else DEFAULT_TYPES[self.reason]
+
+    @property
+    def event_action(self) -> str:
+        return self.action if self.action is not None else DEFAULT_ACTIONS[self.reason]
+
+    @property
+    def key(self) -> SeriesKey:
+        note_key = self.note if self.note_key is None else self.note_key
+        return SeriesKey(self.regarding, self.reason, self.event_type, note_key, self.reporting_controller)
+
+
+def event_name(key: SeriesKey, suffix: str) -> str:
+    """``<regarding name>.<key digest>-<suffix>``: deterministic, a valid DNS subdomain.
+
+    The digest keeps two series about the same object apart even with the same suffix;
+    the suffix keeps a new series apart from an old Event of the same key that may still
+    exist (Events live for the API server's ``--event-ttl``, one hour by default).
+    """
+    if not _SUFFIX.fullmatch(suffix):
+        raise EventSeriesError("name_suffix", f"must be 1-32 lowercase letters or digits, got {suffix!r}", suffix)
+    tail = f".{key.digest()}-{suffix}"
+    prefix = key.regarding.name[: _MAX_NAME - len(tail)].rstrip(".-")
+    return f"{prefix}{tail}" if prefix else tail[1:]
+
+
+# --------------------------------------------------------------------------- effects
+
+
+@attrs.frozen
+class SeriesFields:
+    """``series`` of an events.k8s.io/v1 Event: ``count`` >= 2 and when last seen."""
+
+    count: int
+    last_observed_time: datetime
+
+
+@attrs.frozen
+class EventFields:
+    """Everything a Create writes."""
+
+    name: str
+    namespace: str
+    regarding: ObjectRef
+    reason: Reason
+    type: EventType
+    action: str
+    note: str
+    reporting_controller: str
+    reporting_instance: str
+    event_time: datetime
+    series: SeriesFields | None = None
+
+
+@attrs.frozen
+class Create:
+    """Create ``event``; report the outcome with :func:`answered`."""
+
+    event: EventFields
+
+
+@attrs.frozen
+class PatchSeries:
+    """Patch ``series`` of Event ``name``; report the outcome with :func:`answered`.
+
+    The count is absolute, so repeating a patch is harmless.
+    """
+
+    name: str
+    namespace: str
+    count: int
+    last_observed_time: datetime
+
+
+class WriteOutcome(enum.StrEnum):
+    """How the API server answered a Create or PatchSeries."""
+
+    SUCCEEDED = "succeeded"
+    NOT_FOUND = "not found"  # a patch found no Event: it expired (--event-ttl) or was deleted
+    ALREADY_EXISTS = "already exists"  # a create found the Event: an earlier try landed after all
+    FAILED = "failed"  # timeout, 5xx, anything else: it may or may not have landed
+
+
+class DropReason(enum.StrEnum):
+    RATE_LIMITED = "rate limited: counted, written with a later write"
+    TOO_MANY_KEYS = "too many distinct events remembered: not counted"
+
+
+@attrs.frozen
+class Drop:
+    """Nothing to write now; ``pending`` occurrences of ``key`` wait for a token."""
+
+    reason: DropReason
+    key: SeriesKey
+    pending: int = 0
+
+
+Effect = Create | PatchSeries | Drop
+
+
+# --------------------------------------------------------------------------- state
+
+
+@attrs.frozen
+class SeriesPolicy:
+    """The numbers; defaults are client-go's, validated so no count can be lost."""
+
+    window: float = SERIES_WINDOW
+    burst: int = SPAM_BURST
+    refill_interval: float = SPAM_REFILL_INTERVAL
+    max_keys: int = MAX_KEYS
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("window", "refill_interval"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+                raise EventSeriesError(field, f"must be a finite number of seconds > 0, got {value!r}", value)
+        for field in ("burst", "max_keys"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise EventSeriesError(field, f"must be an integer >= 1, got {value!r}", value)
+        if not self.refill_interval < self.window:
+            raise EventSeriesError(
+                "refill_interval",
+                f"must be shorter than the window ({self.window}) so a new series always finds a token and a "
+                f"pending count is written within the window, got {self.refill_interval}",
+                self.refill_interval,
+            )
+
+    @property
+    def max_flush_interval(self) -> float:
+        """Call :func:`flush` at least this often so series end (and memory returns) on time.
+
+        A count left pending gets its token at most ``refill_interval`` after the last
+        write, and is then written within this interval: before the window runs out.
+        """
+        return self.window - self.refill_interval
+
+
+@attrs.frozen
+class SeriesEntry:
+    """One key: its live series and its token bucket.
+
+    ``written`` is the count last sent (0: must be rewritten); ``created`` says a Create
+    for ``name`` was sent (or found the Event already there).  ``tokens`` is the
+    bucket's level at local time ``tokens_at``.
+    """
+
+    key: SeriesKey
+    template: EventFields
+    count: int
+    written: int
+    created: bool
+    last_observed: float
+    last_observed_wall: datetime
+    tokens: float
+    tokens_at: float
+
+    @property
+    def name(self) -> str:
+        return self.template.name
+
+    @property
+    def pending(self) -> bool:
+        """The API server may lack this series' latest count."""
+        return not self.created or self.written < self.count
+
+
+@attrs.frozen
+class RecorderState:
+    """All remembered keys; never mutated (each rule builds a new mapping)."""
+
+    policy: SeriesPolicy = attrs.field(factory=SeriesPolicy)
+    entries: Mapping[SeriesKey, SeriesEntry] = attrs.field(factory=dict)
+
+
+def initial_recorder(policy: SeriesPolicy | None = None) -> RecorderState:
+    return RecorderState(policy=policy or SeriesPolicy())
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def record(state: RecorderState, occurrence: Occurrence, now: Now) -> tuple[RecorderState, Effect]:
+    """Count ``occurrence`` and say what to write now, if anything."""
+    policy = state.policy
+    t = now.monotonic
+    key = occurrence.key
+    entries = _without_forgettable(state.entries, policy, t)
+    entry = entries.get(key)
+    if entry is None:
+        if len(entries) >= policy.max_keys:
+            return RecorderState(policy, entries), Drop(DropReason.TOO_MANY_KEYS, key)
+        entry = _new_series(occurrence, key, now, tokens=float(policy.burst), tokens_at=t)
+    elif _series_over(entry, policy, t):
+        # Same key after a quiet window: a new Event, but the same bucket.
+        entry = _new_series(occurrence, key, now, tokens=entry.tokens, tokens_at=entry.tokens_at)
+    else:
+        entry = attrs.evolve(entry, count=entry.count + 1, last_observed=t, last_observed_wall=now.wall)
+    entry, effect = _try_write(entry, policy, t)
+    entries = {**entries, key: entry}
+    if effect is None:
+        return RecorderState(policy, entries), Drop(DropReason.RATE_LIMITED, key, entry.count - entry.written)
+    return RecorderState(policy, entries), effect
+
+
+def flush(state: RecorderState, now: Now) -> tuple[RecorderState, tuple[Create | PatchSeries, ...]]:
+    """Write every pending count that has a token; forget what is safe to forget.
+
+    Call it when :func:`next_flush_at` says, and at least every
+    ``policy.max_flush_interval`` so series end (and memory is returned) on time.
+    """
+    policy = state.policy
+    t = now.monotonic
+    entries = dict(_without_forgettable(state.entries, policy, t))
+    effects: list[Create | PatchSeries] = []
+    for key, entry in list(entries.items()):
+        if not entry.pending:
+            continue
+        written, effect = _try_write(entry, policy, t)
+        if effect is not None:
+            entries[key] = written
+            effects.append(effect)
+    return RecorderState(policy, entries), tuple(effects)
+
+
+def next_flush_at(state: RecorderState) -> float | None:
+    """The local time at which the first pending count gets a token (None: nothing pending)."""
+    policy = state.policy
+    due = [
+        entry.tokens_at + max(0.0, 1.0 - entry.tokens) * policy.refill_interval
+        for entry in state.entries.values()
+        if entry.pending
+    ]
+    return min(due) if due else None
+
+
+def answered(state: RecorderState, name: str, outcome: WriteOutcome) -> RecorderState:
+    """Record how the API server answered a write for Event ``name``.
+
+    Writes are marked done when they are emitted, so success changes nothing; otherwise
+    the series is written again by a later :func:`flush` (counts are absolute, so
+    repeating is harmless).  An answer for a series already forgotten is ignored.
+    """
+    if outcome is WriteOutcome.SUCCEEDED:
+        return state
+    if outcome is WriteOutcome.NOT_FOUND:
+        return _mark(state, name, lambda entry: attrs.evolve(entry, created=False, written=0))
+    if outcome is WriteOutcome.ALREADY_EXISTS:
+        # The Event holds at least its first occurrence; a series count needs a patch.
+        return _mark(state, name, lambda entry: attrs.evolve(entry, created=True, written=1))
+    return _mark(state, name, lambda entry: attrs.evolve(entry, written=0))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _mark(state: RecorderState, name: str, change: Callable[[SeriesEntry], SeriesEntry]) -> RecorderState:
+    entries = dict(state.entries)
+    for key, entry in entries.items():
+        if entry.name == name:
+            entries[key] = change(entry)
+            return RecorderState(state.policy, entries)
+    return state  # already forgotten: nothing left to repair
+
+
+def _new_series(occurrence: Occurrence, key: SeriesKey, now: Now, tokens: float, tokens_at: float) -> SeriesEntry:
+    template = EventFields(
+        name=event_name(key, occurrence.name_suffix),
+        namespace=occurrence.regarding.namespace,
+        regarding=occurrence.regarding,
+        reason=occurrence.reason,
+        type=occurrence.event_type,
+        action=occurrence.event_action,
+        note=_truncate_utf8(occurrence.note, MAX_NOTE_BYTES),
+        reporting_controller=occurrence.reporting_controller,
+        reporting_instance=occurrence.reporting_instance,
+        event_time=now.wall,
+    )
+    return SeriesEntry(
+        key=key,
+        template=template,
+        count=1,
+        written=0,
+        created=False,
+        last_observed=now.monotonic,
+        last_observed_wall=now.wall,
+        tokens=tokens,
+        tokens_at=tokens_at,
+    )
+
+
+def _tokens(entry: SeriesEntry, policy: SeriesPolicy, t: float) -> float:
+    refilled = entry.tokens + max(0.0, t - entry.tokens_at) / policy.refill_interval
+    return min(float(policy.burst), refilled)
+
+
+def _try_write(entry: SeriesEntry, policy: SeriesPolicy, t: float) -> tuple[SeriesEntry, Create | PatchSeries | None]:
+    """Take a token and write the whole series so far; None if the bucket is empty."""
+    tokens = _tokens(entry, policy, t)
+    if tokens < 1.0 - _TOKEN_SLACK:
+        return entry, None
+    series = SeriesFields(entry.count, entry.last_observed_wall) if entry.count > 1 else None
+    effect: Create | PatchSeries
+    if entry.created and series is not None:
+        effect = PatchSeries(entry.name, entry.template.namespace, entry.count, entry.last_observed_wall)
+    else:
+        effect = Create(attrs.evolve(entry.template, series=series))
+    written = attrs.evolve(entry, written=entry.count, created=True, tokens=max(tokens - 1.0, 0.0), tokens_at=t)
+    return written, effect
+
+
+def _series_over(entry: SeriesEntry, policy: SeriesPolicy, t: float) -> bool:
+    return not entry.pending and t - entry.last_observed >= policy.window
+
+
+def _forgettable(entry: SeriesEntry, policy: SeriesPolicy, t: float) -> bool:
+    """Forgetting changes nothing: the series is over and its bucket is full again."""
+    return _series_over(entry, policy, t) and _tokens(entry, policy, t) >= policy.burst
+
+
+def _without_forgettable(
+    entries: Mapping[SeriesKey, SeriesEntry], policy: SeriesPolicy, t: float
+) -> Mapping[SeriesKey, SeriesEntry]:
+    if not any(_forgettable(entry, policy, t) for entry in entries.values()):
+        return entries
+    return {key: entry for key, entry in entries.items() if not _forgettable(entry, policy, t)}
