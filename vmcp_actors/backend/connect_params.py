@@ -130,6 +130,7 @@ def params_for(spec: BackendSpec) -> ConnectParams:
             url=spec.url,
             headers=tuple(headers.items()),
             connect_timeout=spec.connect_timeout,
+            max_response_bytes=spec.max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
         )
     except (ValidationError, ValueError) as exc:
         raise BackendError(Failure(FailureKind.CONFIGURATION, str(exc))) from None
