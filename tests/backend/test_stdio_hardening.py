@@ -208,6 +208,19 @@ def test_stopping_the_loop_ends_a_stubborn_server_at_once(loop_thread: LoopThrea
     assert not connection.is_open
 
 
+def test_a_polite_stop_cut_short_by_the_loop_shutting_down_still_ends_the_server(loop_thread: LoopThread) -> None:
+    """What ``Runtime.stop(1.0)`` does: a backend's stop is under way when its budget runs out."""
+    before = child_pids()
+    connection = run(loop_thread, connect(stdio("stubborn", STUBBORN_STDIO, "--ignore-sigterm", "--linger")))
+    (server_pid,) = child_pids() - before
+    closing = loop_thread.submit(connection.close())  # EOF, 1 s, SIGTERM, 1 s...: about 2 s
+
+    loop_thread.stop(0.5)
+
+    assert closing.done()
+    assert not running(server_pid), "the loop stopped with the server still running"
+
+
 class _Backend:
     """A BackendActor whose events go to an inbox."""
 

@@ -27,6 +27,7 @@ The leader's exit ends the session even while a helper keeps stdout open.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import subprocess
@@ -213,8 +214,12 @@ class StdioServer:
                     with anyio.CancelScope(shield=True):
                         await self._stop(hard=hard)
                 except BaseException:
-                    # A native cancel breaks anyio's shield: never leave the group running.
+                    # A native cancel (the loop shutting down, a close out of time) breaks
+                    # anyio's shield: kill the group now, and still see it gone before
+                    # the cancellation goes on (the kill takes effect asynchronously).
                     self._kill_now()
+                    with contextlib.suppress(BaseException), anyio.CancelScope(shield=True):
+                        await self._wait_gone(KILL_WAIT)
                     raise
                 finally:
                     transport.close()
