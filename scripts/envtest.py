@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import fcntl
 import importlib.util
 import json
 import os
@@ -60,10 +59,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cache_tools import file_lock as _file_lock
+from cache_tools import read_stamp, user_cache_root, write_stamp
 
 #: The pinned Kubernetes release. 1.36.x needs Go >= 1.26 to build.
 KUBERNETES_VERSION = "v1.36.3"
@@ -87,7 +90,6 @@ BINARIES: tuple[str, ...] = (KUBE_APISERVER, ETCD)
 CACHED_BINARIES: tuple[str, ...] = (KUBE_APISERVER, ETCD, KUBECTL)
 #: The ``k8s.io/kubernetes`` commands built through the wrapper module.
 KUBERNETES_COMMANDS: tuple[str, ...] = (KUBE_APISERVER, KUBECTL)
-STAMP_NAME = "stamp.json"
 LOCK_NAME = ".lock"
 #: How long a cached binary gets to answer ``--version`` before it is deemed broken.
 VERSION_PROBE_TIMEOUT_S = 60.0
@@ -158,14 +160,13 @@ def prometheus_release(module_version: str = PROMETHEUS_MODULE_VERSION) -> str:
 
 
 def cache_root(environ: Mapping[str, str] | None = None) -> Path:
-    """Return ``$XDG_CACHE_HOME/vmcp-actors/envtest`` (``~/.cache`` when unset or relative).
+    """Return ``$XDG_CACHE_HOME/vmcp-actors/envtest`` (``~/.cache`` when unset or relative)."""
+    return user_cache_root("envtest", environ)
 
-    The XDG spec says a relative ``XDG_CACHE_HOME`` is invalid and must be ignored.
-    """
-    env = os.environ if environ is None else environ
-    xdg = env.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "vmcp-actors" / "envtest"
+
+def file_lock(path: Path) -> AbstractContextManager[None]:
+    """Hold an exclusive ``flock`` on ``path`` so concurrent runs build at most once."""
+    return _file_lock(path, log)
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -236,24 +237,6 @@ def probe_kubectl_version(binary: Path) -> str | None:
     return version if isinstance(version, str) else None
 
 
-def read_stamp(directory: Path) -> dict[str, str]:
-    """Return the stamp recorded in ``directory``, or an empty dict if absent or unreadable."""
-    try:
-        data = json.loads((directory / STAMP_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(key): str(value) for key, value in data.items()}
-
-
-def write_stamp(directory: Path, stamp: Mapping[str, str]) -> None:
-    """Write the stamp atomically so a crash never leaves a half-written one behind."""
-    tmp = directory / f".{STAMP_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(dict(stamp), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, directory / STAMP_NAME)
-
-
 def kube_apiserver_is_current(directory: Path) -> bool:
     """Tell whether the cached kube-apiserver is the pinned version and actually runs."""
     stamp = read_stamp(directory)
@@ -289,24 +272,6 @@ def etcd_is_usable(directory: Path) -> bool:
     if not read_stamp(directory).get("etcd") or not is_executable_file(binary):
         return False
     return probe_version(binary) is not None
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` so concurrent runs build at most once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        started = time.monotonic()
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"another run holds {path}; waiting for it to finish")
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            log(f"lock acquired after {time.monotonic() - started:.0f}s")
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)

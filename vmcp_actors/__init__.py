@@ -31,6 +31,8 @@ if TYPE_CHECKING:
         ValidationError,
         VmcpError,
     )
+    from vmcp_actors.leadership.service import Leadership
+    from vmcp_actors.leadership.settings import LeaderElection
     from vmcp_actors.model.codec import decode_status, encode_status
     from vmcp_actors.model.status import (
         BackendHealth,
@@ -71,6 +73,8 @@ _EXPORTS: Final = {
         "ValidationError",
         "VmcpError",
     ),
+    "vmcp_actors.leadership.service": ("Leadership",),
+    "vmcp_actors.leadership.settings": ("LeaderElection",),
     "vmcp_actors.model.codec": (
         "decode_status",
         "encode_status",
@@ -125,6 +129,8 @@ __all__ = [
     "KubernetesError",
     "KubernetesNotFoundError",
     "KubernetesPermissionError",
+    "LeaderElection",
+    "Leadership",
     "LifecyclePolicy",
     "LoggingReporter",
     "NoOpReporter",

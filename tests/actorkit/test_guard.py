@@ -24,6 +24,8 @@ class Echo(GuardedActor):
     def handle(self, message: Any) -> Any:
         if message == "bad":
             raise ValueError("a bug in one handler")
+        if message == "exit":
+            raise SystemExit(3)  # what a library calling sys.exit() does inside a handler
         return threading.current_thread()
 
 
@@ -62,6 +64,19 @@ def test_a_failing_handler_costs_one_message_and_an_injected_crash_reaches_on_cr
     thread.join(5)
     assert not ref.is_alive()
     assert not tell_quietly(ref, "late")  # a dead recipient simply misses it
+
+
+def test_a_system_exit_in_a_handler_costs_one_message_not_every_actor_in_the_process(
+    refs: list[pykka.ActorRef[Any]],
+) -> None:
+    """Bug: pykka stops *every* actor on a BaseException escaping a handler; the guard must contain it."""
+    ref, thread = Echo.spawn()
+    bystander, bystander_thread = Echo.spawn()
+    refs.extend([ref, bystander])
+    ref.tell("exit")
+    assert ref.ask("after exit", timeout=5) is thread  # the same actor handles the next message
+    assert ref.ask("exit", timeout=5) is None  # an ask gets None, like any failed handler
+    assert bystander.ask("still here", timeout=5) is bystander_thread
 
 
 def test_owned_threads_joins_exactly_what_it_recorded(refs: list[pykka.ActorRef[Any]]) -> None:

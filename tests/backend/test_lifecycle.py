@@ -18,6 +18,7 @@ from vmcp_actors.backend.lifecycle_messages import (
     Connect,
     ConnectFailed,
     ConnectSucceeded,
+    CredentialsChanged,
     DiscardSession,
     Input,
     Now,
@@ -146,17 +147,30 @@ def test_401_goes_to_auth_required_calls_the_hook_before_publishing_and_resets_c
     unauthorized = Failure(FailureKind.AUTH_REQUIRED, "authentication required", http_status=401)
     lc, effects = fail(lc, unauthorized)
     assert lc.state is State.AUTH_REQUIRED
-    assert [type(e) for e in effects] == [AuthRequired, Publish]
-    assert (lc.consecutive_failures, lc.transient_failures, lc.next_retry_at) == (0, 0, None)
-    assert not any(isinstance(e, ScheduleTimer) for e in effects)
+    assert [type(e) for e in effects] == [AuthRequired, Publish, ScheduleTimer]  # then the slow auth retry
+    assert (lc.consecutive_failures, lc.transient_failures) == (0, 0)
+    assert effects[-1] == ScheduleTimer(60.0, RetryDue(lc.timer_token))
+    assert lc.next_retry_at == NOW.monotonic + 60.0
 
 
-def test_auth_required_is_never_retried_automatically() -> None:
+def test_auth_required_is_retried_slowly_and_at_once_when_the_credentials_change() -> None:
+    """Bug: an auth_required backend was never retried, so a fixed token recovered nothing until a restart."""
     lc, _ = fail(started(), Failure(FailureKind.AUTH_REQUIRED, "401"))
-    for event in (RetryDue(lc.timer_token), RetryDue(lc.timer_token - 1), ProbeRequested()):
-        lc2, effects = run(lc, event)
-        assert lc2.state is State.AUTH_REQUIRED
+    for ignored in (RetryDue(lc.timer_token - 1), ProbeRequested()):  # a stale timer, a probe: nothing
+        same, effects = run(lc, ignored)
+        assert same.state is State.AUTH_REQUIRED
         assert not any(isinstance(e, Connect) for e in effects)
+    again, effects = run(lc, RetryDue(lc.timer_token))  # the slow timer
+    assert (again.state, effects[-1]) == (State.STARTING, Connect(lc.attempt + 1))
+    rejected_twice, effects = fail(again, Failure(FailureKind.AUTH_REQUIRED, "401"))
+    assert effects[-1] == ScheduleTimer(120.0, RetryDue(rejected_twice.timer_token))  # backing off
+    rotated, effects = run(rejected_twice, CredentialsChanged())  # a new token: try it now
+    assert (rotated.state, effects[-1]) == (State.STARTING, Connect(rejected_twice.attempt + 1))
+    back, _ = run(rotated, ConnectSucceeded(rotated.attempt))
+    assert (back.state, back.auth_failures) == (State.CONNECTED, 0)
+    stopped, _ = run(rejected_twice, Stop())
+    assert run(stopped, CredentialsChanged())[1] == []  # stopped stays stopped
+    assert run(stopped, RetryDue(rejected_twice.timer_token))[1] == []
 
 
 def test_stop_during_start_wins_and_the_late_result_is_ignored() -> None:

@@ -18,6 +18,7 @@ from vmcp_actors.backend.lifecycle_messages import (
     Connect,
     ConnectFailed,
     ConnectSucceeded,
+    CredentialsChanged,
     DiscardSession,
     Effect,
     Now,
@@ -59,6 +60,7 @@ _WEIGHTS: list[tuple[int, str]] = [
     (3, "probe_ok"),
     (4, "probe_fail"),
     (4, "reconfigure"),
+    (3, "credentials_changed"),
 ]
 _TOTAL = sum(weight for weight, _ in _WEIGHTS)
 kinds = st.one_of(st.sampled_from(_TRANSIENT_KINDS), st.sampled_from([None, *KINDS]))
@@ -89,6 +91,7 @@ def _pick(roll: int, kind: FailureKind | None, stale_roll: int) -> tuple[object,
         "probe_ok": ("probe_ok",),
         "probe_fail": ("probe_fail", some_kind),
         "reconfigure": ("reconfigure", not stale, kind is None),
+        "credentials_changed": ("credentials_changed",),
     }
     return table[name]
 
@@ -126,6 +129,8 @@ def to_input(lc: Lifecycle, action: tuple[object, ...]) -> object:
         return ProbeSucceeded(lc.attempt, 0.01)
     if name == "reconfigure":
         return Reconfigure(changed=bool(action[1]), remote=lc.remote, auto_start_enabled=bool(action[2]))
+    if name == "credentials_changed":
+        return CredentialsChanged()
     kind = action[1]
     assert isinstance(kind, FailureKind)
     return ProbeFailed(lc.attempt, Failure(kind, "probe failed"))
@@ -136,6 +141,8 @@ def _auto(lc: Lifecycle, kind: object) -> tuple[object, ...]:
         return ("connect_ok", False) if kind is None else ("connect_fail", kind, False)
     if lc.state in (State.FAILED, State.UNREACHABLE):
         return ("retry_due", False)
+    if lc.state is State.AUTH_REQUIRED:
+        return ("retry_due", False) if kind is None else ("credentials_changed",)
     if lc.state is State.STOPPING:
         return ("closed", False)
     if lc.state.active:
@@ -226,6 +233,12 @@ def test_random_event_sequences_keep_the_invariants(
             retry_delays.clear()  # a success or a 401 ends the run
         for effect in effects:
             if isinstance(effect, ScheduleTimer) and isinstance(effect.message, RetryDue):
+                if lc.state is State.AUTH_REQUIRED:  # a rejected token: the slow auth backoff, its own count
+                    auth = policy.auth_retry
+                    base = auth.base_delay(lc.auth_failures)
+                    assert base <= effect.delay <= min(base * (1 + auth.jitter), auth.maximum)
+                    assert lc.next_retry_at == mono + effect.delay
+                    continue
                 n = lc.consecutive_failures
                 base = backoff.base_delay(n)
                 assert base <= effect.delay <= min(base * (1 + backoff.jitter), backoff.maximum)
@@ -234,13 +247,24 @@ def test_random_event_sequences_keep_the_invariants(
                 retry_delays.append(effect.delay)
                 assert lc.next_retry_at == mono + effect.delay
 
-        # --- auth_required is never retried by itself
+        # --- auth_required always has its slow retry pending, and leaves only when told,
+        # when that retry comes due, or when the credentials changed; never on its own
+        if lc.state is State.AUTH_REQUIRED and before.state is not State.AUTH_REQUIRED:
+            assert ScheduleTimer(effects[-1].delay, RetryDue(lc.timer_token)) == effects[-1]  # type: ignore[union-attr]
         commanded_start = isinstance(event, (Start, Restart, RestartDue)) or (
-            isinstance(event, Reconfigure) and event.changed and event.auto_start_enabled
+            isinstance(event, Reconfigure) and event.changed and (event.auto_start_enabled or before.want_running)
         )
-        if before.state is State.AUTH_REQUIRED and not commanded_start:
-            assert not any(isinstance(e, Connect) for e in effects)
-            assert not any(isinstance(e, ScheduleTimer) and isinstance(e.message, RetryDue) for e in effects)
+        retried = (isinstance(event, RetryDue) and event.token == before.timer_token and before.want_running) or (
+            isinstance(event, CredentialsChanged) and before.want_running
+        )
+        if before.state is State.AUTH_REQUIRED:
+            connects = [e for e in effects if isinstance(e, Connect)]
+            if connects:
+                assert commanded_start or retried
+            if retried:
+                assert (lc.state, connects) == (State.STARTING, [Connect(before.attempt + 1)])
+        if current and isinstance(event, ConnectSucceeded):
+            assert lc.auth_failures == 0
 
         # --- nothing leaves a stopped state except a start (Start, a Restart and its timer,
         # a config change that switches autoStart on)
@@ -316,7 +340,8 @@ def _check_reconfigure(
         assert not any(isinstance(e, Connect) for e in effects)
         return
     connects = [e for e in effects if isinstance(e, Connect)]
-    if event.auto_start_enabled:
+    if event.auto_start_enabled or (before.state is State.AUTH_REQUIRED and before.want_running):
+        # autoStart switched on, or new settings (maybe new credentials) for a rejected backend
         assert connects == [Connect(before.attempt + 1)]
         assert lc.want_running
     else:

@@ -13,6 +13,7 @@ import pykka
 import pytest
 
 from testkit.inbox import Inbox
+from testkit.waits import bound
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.timers import ManualScheduler
 from vmcp_actors.backend.failures import Failure, FailureKind
@@ -56,7 +57,7 @@ class World:
         self.ref.tell(BackendEvent(name, self.seq, change, snapshot))
 
     def settle(self) -> None:
-        self.ref.ask(Refresh(), timeout=5)
+        self.ref.ask(Refresh(), timeout=bound())
 
     def last(self) -> Phase:
         self.settle()
@@ -76,7 +77,7 @@ class World:
 def world() -> Iterator[World]:
     w = World()
     yield w
-    w.ref.stop(timeout=5)
+    w.ref.stop(timeout=bound())
 
 
 def test_lifecycle_states_read_as_health_signals() -> None:
@@ -119,6 +120,51 @@ def test_a_backend_that_never_reports_stops_blocking_after_the_initial_wait(worl
     assert world.last() is Phase.PENDING
     world.scheduler.advance(5.0)
     assert world.last() is Phase.READY  # toolhive: unprobed backends are left out
+
+
+def test_a_backend_still_starting_when_the_initial_wait_ends_keeps_the_status_pending(world: World) -> None:
+    """Bug: under load the timer fired before the slow backend's connect deadline, and the status read
+    Ready "All 1 backend healthy" while the second backend was still starting."""
+    world.add("fast")
+    world.add("slow")
+    world.settle()
+    world.event("slow", State.UNKNOWN, State.STARTING)
+    world.event("fast", State.UNKNOWN, State.RUNNING)
+    assert world.last() is Phase.PENDING
+    world.scheduler.advance(5.0)  # the initial wait is over; "slow" has announced it is starting
+    assert world.last() is Phase.PENDING
+    assert all(w.phase is Phase.PENDING for w in world.sink.writes)
+    world.event("slow", State.STARTING, State.RUNNING)
+    assert world.last() is Phase.READY
+    assert world.sink.writes[-1].message == "All 2 backends healthy"
+
+
+def test_a_401_probe_answer_never_overwrites_the_auth_required_the_lifecycle_published(world: World) -> None:
+    """Bug: the 401 probe result mapped to HEALTHY (outgoing auth) after the backend went auth_required."""
+    inbox = Inbox()
+    world.backends["a"] = inbox
+    world.ref.tell(AddBackend(BackendView(name="a", url="http://a/mcp"), inbox, has_outgoing_auth=True))
+    world.settle()
+    world.event("a", State.UNKNOWN, State.CONNECTED)
+    world.settle()
+    world.answer("a")
+    assert world.last() is Phase.READY
+    world.scheduler.advance(30.0)
+    world.settle()
+    probe = world.probes("a")[-1]
+    # What the backend actor does on a 401 ping: publish auth_required first, then answer the probe.
+    world.event("a", State.CONNECTED, State.AUTH_REQUIRED, "HTTP 401 Unauthorized for POST http://a/mcp")
+    unauthorized = Failure(FailureKind.AUTH_REQUIRED, "HTTP 401 Unauthorized for POST http://a/mcp", http_status=401)
+    world.ref.tell(ProbeOutcome("a", probe.token, False, 0.01, unauthorized))
+    world.settle()
+    status = world.sink.writes[-1]
+    backend = status.backend("a")
+    assert backend is not None
+    assert (status.phase, status.backend_count, backend.status) == (Phase.FAILED, 0, "unauthenticated")
+    assert backend.message == "Authentication failed: HTTP 401 Unauthorized for POST http://a/mcp"
+    ready = status.condition("Ready")
+    assert ready is not None
+    assert ready.status.value == "False"
 
 
 def test_a_lost_session_is_unhealthy_at_once_without_waiting_for_the_threshold(world: World) -> None:

@@ -210,21 +210,32 @@ def test_failure_kinds_map_to_toolhives_sanitized_categories(kind: ProbeFailureK
 
 
 @pytest.mark.parametrize(
-    ("result", "degraded", "outgoing", "expected"),
+    ("result", "degraded", "expected"),
     [
-        (ProbeResult.success(0.0), 5.0, False, H),
-        (ProbeResult.success(5.0), 5.0, False, H),  # strictly slower than the threshold
-        (ProbeResult.success(5.001), 5.0, False, D),
-        (ProbeResult.success(600.0), 0.0, False, H),  # 0 disables the slow rule
-        (FAIL, 5.0, True, U),
-        (TIMEOUT, 5.0, False, U),
-        (AUTH, 5.0, False, A),
-        (AUTH, 5.0, True, H),
-        (ProbeResult.failed(ProbeFailureKind.AUTH, latency=9.0), 5.0, True, H),  # no slow check on this path
+        (ProbeResult.success(0.0), 5.0, H),
+        (ProbeResult.success(5.0), 5.0, H),  # strictly slower than the threshold
+        (ProbeResult.success(5.001), 5.0, D),
+        (ProbeResult.success(600.0), 0.0, H),  # 0 disables the slow rule
+        (FAIL, 5.0, U),
+        (TIMEOUT, 5.0, U),
+        (AUTH, 5.0, A),
+        (ProbeResult.failed(ProbeFailureKind.AUTH, latency=9.0), 5.0, A),  # no slow check on this path
     ],
 )
-def test_probe_classification(result: ProbeResult, degraded: float, outgoing: bool, expected: BackendHealth) -> None:
-    assert probe_status(result, config(degraded=degraded), outgoing) is expected
+def test_probe_classification(result: ProbeResult, degraded: float, expected: BackendHealth) -> None:
+    assert probe_status(result, config(degraded=degraded)) is expected
+
+
+@pytest.mark.parametrize("outgoing", [False, True])
+def test_a_rejected_token_is_unauthenticated_with_or_without_outgoing_auth(outgoing: bool) -> None:
+    """Bug: with outgoing auth a 401 probe read healthy, overwriting the lifecycle's auth_required.
+
+    The probe is a ping on the backend's own session, which carries the configured
+    token: a 401 there means the token is rejected, not that a user token is missing.
+    """
+    states = run([OK, AUTH], config(threshold=1), outgoing)
+    assert [s.status for s in states] == [H, A]
+    assert states[-1].has_outgoing_auth is outgoing
 
 
 # --------------------------------------------------------------------------- per-backend rules
@@ -244,8 +255,8 @@ def test_probe_classification(result: ProbeResult, degraded: float, outgoing: bo
         pytest.param(3, False, [OK, SLOW, OK], [H, D, H], id="slow-then-fast"),
         pytest.param(3, False, [FAIL, SLOW, SLOW], [K, D, D], id="recovering-then-still-slow"),
         pytest.param(3, False, [AUTH, AUTH, AUTH], [K, K, A], id="auth-without-outgoing-auth"),
-        pytest.param(3, True, [AUTH, AUTH], [H, H], id="auth-with-outgoing-auth-is-healthy"),
-        pytest.param(3, True, [FAIL, AUTH, AUTH], [K, D, H], id="auth-with-outgoing-auth-recovers"),
+        pytest.param(3, True, [AUTH, AUTH, AUTH], [K, K, A], id="auth-with-outgoing-auth-is-unauthenticated-too"),
+        pytest.param(3, True, [OK, AUTH, AUTH, AUTH], [H, H, H, A], id="a-rotated-token-fails-like-any-probe"),
         pytest.param(2, False, [FAIL, FAIL, AUTH], [K, U, A], id="failure-status-follows-latest-at-threshold"),
         pytest.param(2, False, [AUTH, AUTH, TIMEOUT], [K, A, U], id="unauthenticated-to-unhealthy"),
         pytest.param(3, False, [OK, AUTH, FAIL, TIMEOUT], [H, H, H, U], id="mixed-failures-share-one-run"),
@@ -437,6 +448,19 @@ def test_starting_is_unknown_and_unobserved_until_something_happens() -> None:
     assert (seen.status, seen.observed, seen.last_transition_time) == (K, True, at(5))
 
 
+def test_a_backend_starting_again_keeps_saying_why_it_went_down() -> None:
+    """Bug: a reconnecting backend's message was a bare "Unknown"; the reason was only in the table and logs."""
+    lost = apply_lifecycle(run([OK], config())[0], LifecycleSignal.SESSION_LOST, at(5), "process exited with code 1")
+    assert format_backend_message(lost) == "Backend unavailable: process exited with code 1"
+    again = apply_lifecycle(lost, LifecycleSignal.STARTING, at(6))
+    assert (again.status, again.last_error_category, again.last_error) == (K, None, "process exited with code 1")
+    assert format_backend_message(again) == "Reconnecting (last error: process exited with code 1)"
+    denied = apply_lifecycle(again, LifecycleSignal.AUTH_REQUIRED, at(7), "HTTP 401 Unauthorized for POST /mcp")
+    assert format_backend_message(denied) == "Authentication failed: HTTP 401 Unauthorized for POST /mcp"
+    back = apply_lifecycle(denied, LifecycleSignal.CONNECTED, at(8))
+    assert format_backend_message(back) == "Healthy"
+
+
 def test_session_lost_is_unhealthy_at_once_without_counting_a_probe_failure() -> None:
     healthy = run([OK, OK], config(threshold=5))[-1]
     lost = apply_lifecycle(healthy, LifecycleSignal.SESSION_LOST, at(45), "process exited with code 1")
@@ -519,7 +543,7 @@ def test_summary_counts_observed_states_only() -> None:
     starting = apply_lifecycle(None, LifecycleSignal.STARTING, T0)
     summary = summarize([starting, state(H), state(A), state(D), state(U), state(K), state(H)])
     assert summary == HealthSummary(total=6, healthy=2, degraded=1, unhealthy=1, unknown=1, unauthenticated=1)
-    assert summary.routable == 3
+    assert summary.routable == 2  # unauthenticated serves nothing: not routable (toolhive #4920 stop-gap not copied)
 
 
 @pytest.mark.parametrize(
@@ -527,7 +551,9 @@ def test_summary_counts_observed_states_only() -> None:
     [
         pytest.param(HealthSummary(), 0, Phase.READY, id="row1-cold-start"),
         pytest.param(HealthSummary(), 2, Phase.PENDING, id="row2-no-data-yet"),
-        pytest.param(HealthSummary(total=2, healthy=1, unauthenticated=1), 2, Phase.READY, id="row3-all-routable"),
+        pytest.param(HealthSummary(total=2, healthy=2), 2, Phase.READY, id="row3-all-routable"),
+        pytest.param(HealthSummary(total=2, healthy=1, unauthenticated=1), 2, Phase.DEGRADED, id="unauthenticated"),
+        pytest.param(HealthSummary(total=1, unauthenticated=1), 1, Phase.FAILED, id="wrong-token-is-not-ready"),
         pytest.param(HealthSummary(total=3, degraded=1, unhealthy=1, unknown=1), 3, Phase.FAILED, id="row4-none"),
         pytest.param(HealthSummary(total=2, healthy=1, unhealthy=1), 2, Phase.DEGRADED, id="row5-some"),
         pytest.param(HealthSummary(total=1, degraded=1), 1, Phase.FAILED, id="lone-degraded-is-failed"),
@@ -554,26 +580,14 @@ def test_phase_table(summary: HealthSummary, configured: int, phase: Phase) -> N
         (
             HealthSummary(total=1, unauthenticated=1),
             1,
-            "1 backend requires authentication",
-            "1 backend requires authentication",
-        ),
-        (
-            HealthSummary(total=2, unauthenticated=2),
-            2,
-            "All 2 backends require authentication",
-            "All 2 backends require authentication",
+            "No routable backends (0 degraded, 0 unhealthy, 0 unknown, 1 unauthenticated)",
+            "No routable backends available",
         ),
         (
             HealthSummary(total=2, healthy=1, unauthenticated=1),
             2,
-            "1 backend healthy, 1 requires authentication",
-            "1 backend healthy, 1 requires authentication",
-        ),
-        (
-            HealthSummary(total=5, healthy=2, unauthenticated=3),
-            5,
-            "2 backends healthy, 3 require authentication",
-            "2 backends healthy, 3 require authentication",
+            "1/2 backends routable (0 degraded, 0 unhealthy, 0 unknown, 1 unauthenticated)",
+            "1/2 backends routable",
         ),
         (
             HealthSummary(total=3, degraded=1, unhealthy=1, unknown=1),
@@ -582,7 +596,7 @@ def test_phase_table(summary: HealthSummary, configured: int, phase: Phase) -> N
             "No routable backends available",
         ),
         (
-            HealthSummary(total=4, healthy=1, unauthenticated=1, degraded=2),
+            HealthSummary(total=4, healthy=2, degraded=2),
             4,
             "2/4 backends routable (2 degraded, 0 unhealthy, 0 unknown)",
             "2/4 backends routable",
@@ -698,8 +712,8 @@ def test_recovering_message_is_reachable_through_probes() -> None:
     states = run([OK, FAIL, FAIL, OK, OK], config())
     assert [format_backend_message(s) for s in states] == [
         "Healthy",
-        "Connection failed",
-        "Connection failed (failures: 2)",
+        "Connection failed: connection refused",
+        "Connection failed: connection refused (failures: 2)",
         "Recovering from 2 failures",
         "Healthy",
     ]
@@ -757,7 +771,8 @@ def test_status_order_does_not_depend_on_mapping_order() -> None:
     [
         pytest.param({}, None, Phase.READY, 0, id="row1"),
         pytest.param({"a": None, "b": None}, None, Phase.PENDING, 0, id="row2"),
-        pytest.param({"a": state(H), "b": state(A)}, None, Phase.READY, 2, id="row3"),
+        pytest.param({"a": state(H), "b": state(H)}, None, Phase.READY, 2, id="row3"),
+        pytest.param({"a": state(H), "b": state(A)}, None, Phase.DEGRADED, 1, id="unauthenticated-is-not-routable"),
         pytest.param({"a": state(D), "b": state(K)}, None, Phase.FAILED, 0, id="row4"),
         pytest.param({"a": state(H), "b": state(D), "c": None}, None, Phase.DEGRADED, 1, id="row5"),
         pytest.param({}, 3, Phase.PENDING, 0, id="configured-without-views"),
@@ -780,10 +795,10 @@ def test_condition_transition_times_survive_rebuilds_until_the_status_flips() ->
     first = build_status(views(a=state(H), b=state(H)), None, at(0))
     assert all(c.last_transition_time == at(0) for c in first.conditions)
 
-    # Same statuses, different message (one backend becomes unauthenticated): times kept.
-    second = build_status(views(a=state(H), b=state(A)), None, at(30), previous=first)
+    # Same statuses, different message (a third healthy backend joins): times kept.
+    second = build_status(views(a=state(H), b=state(H), c=state(H)), None, at(30), previous=first)
     assert second.condition(CONDITION_READY) is not None
-    assert second.condition(CONDITION_READY).message == "1 backend healthy, 1 requires authentication"  # type: ignore[union-attr]
+    assert second.condition(CONDITION_READY).message == "All 3 backends are healthy"  # type: ignore[union-attr]
     assert all(c.last_transition_time == at(0) for c in second.conditions)
 
     # Ready flips to False and Degraded appears: both stamped now; BackendsDiscovered kept.

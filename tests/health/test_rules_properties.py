@@ -48,8 +48,10 @@ def reference(outcomes: Sequence[Outcome], threshold: int, outgoing: bool) -> li
     Written from the prose of the rules rather than as a state machine: the status after
     probe ``i`` is decided by looking back over the history.
     """
-    # What each probe *is*, once outgoing auth has had its say.
-    kinds = ["ok" if o == "auth" and outgoing else o for o in outcomes]
+    # Outgoing auth does not change what a probe is: a rejected token is a failure
+    # (unlike toolhive's PR #4935, see health.rules.probe_status).
+    del outgoing
+    kinds = list(outcomes)
 
     def status_after(i: int) -> str:
         kind = kinds[i]
@@ -133,7 +135,7 @@ def test_phase_is_consistent_with_the_backend_statuses(
     status = build_status({n: BackendView(n, state=s) for n, s in backends.items()}, configured, T0)
     count = len(backends) if configured is None else configured
     with_data = [s.status for s in backends.values() if s is not None and s.observed]
-    routable = sum(1 for s in with_data if s in (BackendHealth.HEALTHY, BackendHealth.UNAUTHENTICATED))
+    routable = sum(1 for s in with_data if s is BackendHealth.HEALTHY)  # unauthenticated serves nothing
 
     assert (status.phase is Phase.READY) == (
         (bool(with_data) and routable == len(with_data)) or (not with_data and count == 0)
@@ -260,7 +262,13 @@ def test_built_status_is_valid_sorted_unique_and_round_trips(
     assert decode_status(encode_status(status)) == status
     # Nothing changed between the two builds, so no condition moved its transition time.
     assert [c.last_transition_time for c in status.conditions] == [c.last_transition_time for c in earlier.conditions]
+    states = dict(backends.values())
     for backend in status.discovered_backends:
         assert backend.circuit_breaker_state is CircuitState.CLOSED  # breaker disabled
-        # Messages carry categories only, never the probe's or the event's own text.
-        assert not any(raw in backend.message for raw in ("connection reset", "403 forbidden", "event"))
+        # The message names the category, then the reason the backend gave (item 21).
+        state = states[backend.name]
+        assert state is not None
+        if state.last_error_category is not None:
+            assert backend.message.startswith(state.last_error_category.text)
+        if state.last_error and state.status is not BackendHealth.DEGRADED:
+            assert state.last_error in backend.message

@@ -145,8 +145,10 @@ class ApiServer:
             return False
         old, new = self.record, effect.record
         if isinstance(effect, Release):
-            assert new.released and new.lease_duration_seconds == 1
-            assert old is not None and new.lease_transitions == old.lease_transitions
+            assert new.released
+            assert new.lease_duration_seconds == 1
+            assert old is not None
+            assert new.lease_transitions == old.lease_transitions
         elif old is None:
             assert new.lease_transitions == 0
         else:
@@ -362,7 +364,8 @@ class Simulation:
             assert StoppedLeading not in kinds[release:], "StoppedLeading after the Release"
             assert not is_leading(r.state, r.mono)
         if isinstance(message, ReleaseRequested) and before.phase is Phase.LEADER:
-            assert kinds and kinds[0] is StoppedLeading
+            assert kinds
+            assert kinds[0] is StoppedLeading
         assert kinds.count(ScheduleTick) <= 1
         if (
             isinstance(message, LeaseObserved)
@@ -391,7 +394,8 @@ class Simulation:
             self.candidates_since = self.t
         if leaders or not candidates or self.calm_since is None or not self.server.up:
             return
-        assert self.leaderless_since is not None and self.candidates_since is not None
+        assert self.leaderless_since is not None
+        assert self.candidates_since is not None
         quiet = max(self.leaderless_since, self.calm_since, self.candidates_since)
         waited = self.t - quiet
         self.longest_wait = max(self.longest_wait, waited)
@@ -510,11 +514,13 @@ def test_the_simulation_reaches_leadership_and_handovers() -> None:
     sim.run(sim.liveness_bound)
     second = [r for r in sim.replicas if r.alive and is_leading(r.state, r.mono)]
     assert len(second) == 1
-    assert sim.server.record is not None and sim.server.record.lease_transitions == 1
+    assert sim.server.record is not None
+    assert sim.server.record.lease_transitions == 1
     sim.deliver(second[0], ReleaseRequested(sim.now(second[0])))
     sim.run(RELEASE_BOUND + 0.1)
     third = [r for r in sim.replicas if r.alive and is_leading(r.state, r.mono)]
-    assert len(third) == 1 and third[0] is not second[0]
+    assert len(third) == 1
+    assert third[0] is not second[0]
     assert finished(second[0].state)
 
 
@@ -555,7 +561,9 @@ def leader_state(t: float = 0.0) -> ElectorState:
 
 def test_first_tick_reads_the_lease() -> None:
     _, effects = step(initial_state(config(ME)), Tick(at(0)))
-    assert only(effects, Get) and not only(effects, Create) and not only(effects, Update)
+    assert only(effects, Get)
+    assert not only(effects, Create)
+    assert not only(effects, Update)
     assert only(effects, ScheduleTick)
 
 
@@ -567,7 +575,9 @@ def test_absent_lease_is_created_with_zero_transitions() -> None:
     assert create.record == LeaseRecord(ME, 15, T0 + timedelta(seconds=0.1), T0 + timedelta(seconds=0.1), 0)
     s, effects = step(s, WriteSucceeded(create.attempt, create.record, "1", at(0.2)))
     assert only(effects, StartedLeading)
-    assert is_leading(s, 0.2) and is_leading(s, 10.0999) and not is_leading(s, 10.1)
+    assert is_leading(s, 0.2)
+    assert is_leading(s, 10.0999)
+    assert not is_leading(s, 10.1)
 
 
 def test_held_lease_is_not_taken_before_it_expires_by_the_local_clock() -> None:
@@ -578,14 +588,16 @@ def test_held_lease_is_not_taken_before_it_expires_by_the_local_clock() -> None:
     assert not only(effects, Update)
     assert lease_expires_at(s) == 115
     (tick,) = only(effects, ScheduleTick)
-    assert isinstance(tick, ScheduleTick) and tick.at <= 100 + RETRY_PERIOD
+    assert isinstance(tick, ScheduleTick)
+    assert tick.at <= 100 + RETRY_PERIOD
     s, effects = step(s, Tick(at(114.9)))
     assert not only(effects, Update)
     s, effects = step(s, Tick(at(115)))
     (update,) = only(effects, Update)
     assert isinstance(update, Update)
     assert update.expected_resource_version == "7"
-    assert update.record.holder_identity == ME and update.record.lease_transitions == 4
+    assert update.record.holder_identity == ME
+    assert update.record.lease_transitions == 4
     assert update.record.acquire_time == update.record.renew_time == at(115).wall
 
 
@@ -594,7 +606,8 @@ def test_a_candidate_wakes_exactly_at_expiry_when_that_is_sooner_than_the_poll()
     s, _ = step(s, LeaseObserved(held_by(OTHER), "7", at(0)))
     s, effects = step(s, Tick(at(14.0, draw=0.9)))  # polls; next poll would be at 14 + 4.16
     (tick,) = only(effects, ScheduleTick)
-    assert isinstance(tick, ScheduleTick) and tick.at == 15.0
+    assert isinstance(tick, ScheduleTick)
+    assert tick.at == 15.0
 
 
 def test_the_same_version_seen_again_does_not_restart_the_lease() -> None:
@@ -613,7 +626,8 @@ def test_a_release_observed_from_the_watch_is_taken_at_once() -> None:
     s, effects = step(s, LeaseObserved(released, "8", at(3)))
     (update,) = only(effects, Update)
     assert isinstance(update, Update)
-    assert update.record.holder_identity == ME and update.record.lease_transitions == 4
+    assert update.record.holder_identity == ME
+    assert update.record.lease_transitions == 4
     assert update.expected_resource_version == "8"
 
 
@@ -634,12 +648,14 @@ def test_the_leader_renews_every_retry_period_with_the_last_version() -> None:
     s, effects = step(s, Tick(at(2.0)))
     (update,) = only(effects, Update)
     assert isinstance(update, Update)
-    assert update.expected_resource_version == "1" and update.record.acquire_time == T0
+    assert update.expected_resource_version == "1"
+    assert update.record.acquire_time == T0
     assert update.record.renew_time == at(2.0).wall
     s, effects = step(s, WriteSucceeded(update.attempt, update.record, "2", at(2.5)))
     assert not only(effects, StartedLeading)  # already leading
     assert s.renewed_at == 2.0  # when it was sent, not when the answer came
-    assert is_leading(s, 11.99) and not is_leading(s, 12.0)
+    assert is_leading(s, 11.99)
+    assert not is_leading(s, 12.0)
 
 
 def test_the_leader_stops_at_the_renew_deadline_without_a_successful_renewal() -> None:
@@ -655,7 +671,8 @@ def test_the_leader_stops_at_the_renew_deadline_without_a_successful_renewal() -
     assert not is_leading(s, 10.0)  # even before any Tick says so
     s, effects = step(s, Tick(at(10.0)))
     assert only(effects, StoppedLeading)
-    assert s.phase is Phase.CANDIDATE and not is_leading(s, 10.0)
+    assert s.phase is Phase.CANDIDATE
+    assert not is_leading(s, 10.0)
 
 
 def created_at_zero(**timing: float) -> tuple[ElectorState, Create]:
@@ -670,20 +687,24 @@ def test_an_answer_after_the_deadline_makes_no_leader() -> None:
     # The request timeout is raised to the deadline so the answer is still awaited.
     s, create = created_at_zero(request_timeout=RENEW_DEADLINE)
     s, effects = step(s, WriteSucceeded(create.attempt, create.record, "1", at(9.999)))
-    assert only(effects, StartedLeading) and is_leading(s, 9.999)
+    assert only(effects, StartedLeading)
+    assert is_leading(s, 9.999)
     s, create = created_at_zero(request_timeout=RENEW_DEADLINE)
     s, effects = step(s, WriteSucceeded(create.attempt, create.record, "1", at(10.0)))
-    assert not only(effects, StartedLeading) and not is_leading(s, 10.0)
+    assert not only(effects, StartedLeading)
+    assert not is_leading(s, 10.0)
     # The Lease names us, so the candidate renews it at once to lead again.
     (update,) = only(effects, Update)
-    assert isinstance(update, Update) and update.expected_resource_version == "1"
+    assert isinstance(update, Update)
+    assert update.expected_resource_version == "1"
 
 
 def test_a_leader_that_sees_another_holder_steps_down_at_once() -> None:
     s = leader_state(0)
     s, effects = step(s, LeaseObserved(held_by(OTHER, transitions=1), "9", at(3)))
     assert only(effects, StoppedLeading)
-    assert not is_leading(s, 3) and s.phase is Phase.CANDIDATE
+    assert not is_leading(s, 3)
+    assert s.phase is Phase.CANDIDATE
     s = leader_state(0)
     s, effects = step(s, LeaseObserved(None, None, at(3)))  # deleted
     assert only(effects, StoppedLeading)
@@ -695,12 +716,14 @@ def test_a_conflict_reads_at_once_and_renews_once_the_lease_still_names_us() -> 
     (update,) = only(effects, Update)
     assert isinstance(update, Update)
     s, effects = step(s, WriteConflicted(update.attempt, at(2.1)))
-    assert only(effects, Get) and not only(effects, Update)
+    assert only(effects, Get)
+    assert not only(effects, Update)
     assert is_leading(s, 2.1)  # still within the deadline of the last success
     labelled = LeaseRecord(ME, 15, T0, T0, 0)
     s, effects = step(s, LeaseObserved(labelled, "3", at(2.2)))
     (again,) = only(effects, Update)
-    assert isinstance(again, Update) and again.expected_resource_version == "3"
+    assert isinstance(again, Update)
+    assert again.expected_resource_version == "3"
 
 
 def test_results_of_overtaken_writes_are_ignored() -> None:
@@ -728,7 +751,8 @@ def test_release_stops_leading_before_the_release_goes_out() -> None:
     assert release.expected_resource_version == "1"
     assert not is_leading(s, 1)
     s, effects = step(s, WriteSucceeded(release.attempt, release.record, "2", at(1.1)))
-    assert finished(s) and effects == []
+    assert finished(s)
+    assert effects == []
     assert transition(s, Tick(at(50))) == (s, ())
 
 
@@ -738,20 +762,24 @@ def test_release_waits_for_a_renewal_in_flight_then_releases_with_its_version() 
     (update,) = only(effects, Update)
     assert isinstance(update, Update)
     s, effects = step(s, ReleaseRequested(at(2.05)))
-    assert only(effects, StoppedLeading) and not only(effects, Release)
+    assert only(effects, StoppedLeading)
+    assert not only(effects, Release)
     s, effects = step(s, WriteSucceeded(update.attempt, update.record, "2", at(2.1)))
     assert not only(effects, StartedLeading)
     (release,) = only(effects, Release)
-    assert isinstance(release, Release) and release.expected_resource_version == "2"
+    assert isinstance(release, Release)
+    assert release.expected_resource_version == "2"
 
 
 def test_release_without_holding_the_lease_just_stops() -> None:
     s, _ = step(initial_state(config(ME)), Tick(at(0)))
     s, _ = step(s, LeaseObserved(held_by(OTHER), "7", at(0)))
     s, effects = step(s, ReleaseRequested(at(1)))
-    assert effects == [] and finished(s)
+    assert effects == []
+    assert finished(s)
     fresh, effects = step(initial_state(config(ME)), ReleaseRequested(at(0)))
-    assert effects == [] and finished(fresh)
+    assert effects == []
+    assert finished(fresh)
 
 
 def test_a_lost_release_race_is_retried_only_while_the_lease_is_ours() -> None:
@@ -762,7 +790,8 @@ def test_a_lost_release_race_is_retried_only_while_the_lease_is_ours() -> None:
     s, effects = step(s, WriteConflicted(release.attempt, at(1.1)))
     assert only(effects, Get)
     s, effects = step(s, LeaseObserved(held_by(OTHER), "5", at(1.2)))
-    assert finished(s) and not only(effects, Release)
+    assert finished(s)
+    assert not only(effects, Release)
 
 
 def test_failed_writes_back_off_a_retry_period_then_read_first() -> None:
@@ -771,9 +800,11 @@ def test_failed_writes_back_off_a_retry_period_then_read_first() -> None:
     (create,) = only(effects, Create)
     assert isinstance(create, Create)
     s, effects = step(s, WriteFailed(create.attempt, at(0.5, draw=0.0), "503"))
-    assert not only(effects, Get) and not only(effects, Create)
+    assert not only(effects, Get)
+    assert not only(effects, Create)
     (tick,) = only(effects, ScheduleTick)
-    assert isinstance(tick, ScheduleTick) and tick.at == pytest.approx(2.5)
+    assert isinstance(tick, ScheduleTick)
+    assert tick.at == pytest.approx(2.5)
     s, effects = step(s, Tick(at(2.5)))
     assert only(effects, Get)
 
@@ -827,7 +858,8 @@ def test_names_and_identity() -> None:
 def test_default_config_is_client_go_and_tolerates_twenty_percent_drift() -> None:
     cfg = LeaderElectionConfig.for_vmcp("demo", "team-a", ME)
     assert (cfg.lease_duration, cfg.renew_deadline, cfg.retry_period, cfg.jitter_factor) == (15, 10, 2, 1.2)
-    assert cfg.lease_name == "demo-vmcp-status" and cfg.lease_duration_seconds == 15
+    assert cfg.lease_name == "demo-vmcp-status"
+    assert cfg.lease_duration_seconds == 15
     assert cfg.tolerated_clock_drift == pytest.approx(0.2)
     assert cfg.tolerated_clock_drift > RHO  # the simulation stays within what the config promises
 

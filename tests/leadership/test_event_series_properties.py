@@ -100,7 +100,8 @@ class EventStore:
         if isinstance(effect, Create):
             self.creates[key] += 1
             event = effect.event
-            assert DNS_SUBDOMAIN.fullmatch(event.name) and len(event.name) <= 253
+            assert DNS_SUBDOMAIN.fullmatch(event.name)
+            assert len(event.name) <= 253
             assert event.namespace == event.regarding.namespace
             assert len(event.note.encode()) <= MAX_NOTE_BYTES
             if event.name in self.counts:
@@ -279,7 +280,8 @@ def test_a_flapping_backend_is_one_event_with_a_growing_count(gaps: list[float],
     rec.drain()
     assert len(rec.expected) == 1
     ((name, count),) = rec.expected.items()
-    assert count == len(gaps) and rec.store.counts[name] == len(gaps)
+    assert count == len(gaps)
+    assert rec.store.counts[name] == len(gaps)
     assert sum(rec.store.creates.values()) == 1
     check_writes_bounded(rec)
     assert isinstance(effects[0], Create)
@@ -295,10 +297,12 @@ def test_first_occurrence_creates_repeats_patch_the_series() -> None:
     state, first = record(state, occurrence(), at(0))
     assert isinstance(first, Create)
     event = first.event
-    assert event.series is None and event.event_time == T0
+    assert event.series is None
+    assert event.event_time == T0
     assert (event.reason, event.type, event.action) == (Reason.BACKEND_UNAVAILABLE, EventType.WARNING, "CheckBackend")
     assert event.name == event_name(occurrence().key, "a1")
-    assert event.name.startswith("demo.") and event.name.endswith("-a1")
+    assert event.name.startswith("demo.")
+    assert event.name.endswith("-a1")
     state, second = record(state, occurrence(suffix="ffff"), at(30))
     assert second == PatchSeries(event.name, "team-a", 2, T0 + timedelta(seconds=30))
     state, third = record(state, occurrence(), at(31))
@@ -335,8 +339,10 @@ def test_after_a_quiet_window_the_same_key_starts_a_new_event() -> None:
     state, again = record(state, occurrence(suffix="b7"), at(10 + SERIES_WINDOW - 0.001))
     assert isinstance(again, PatchSeries)  # still within the window of the last occurrence
     state, new = record(state, occurrence(suffix="c3"), at(10 + 2 * SERIES_WINDOW))
-    assert isinstance(first, Create) and isinstance(new, Create)
-    assert new.event.name != first.event.name and new.event.name.endswith("-c3")
+    assert isinstance(first, Create)
+    assert isinstance(new, Create)
+    assert new.event.name != first.event.name
+    assert new.event.name.endswith("-c3")
     assert new.event.series is None
 
 
@@ -344,11 +350,13 @@ def test_rate_limited_occurrences_are_counted_and_flushed_later() -> None:
     state = initial_recorder(SeriesPolicy(burst=2, refill_interval=100.0, window=360.0))
     state, create = record(state, occurrence(), at(0))
     state, patch = record(state, occurrence(), at(1))
-    assert isinstance(create, Create) and isinstance(patch, PatchSeries)
+    assert isinstance(create, Create)
+    assert isinstance(patch, PatchSeries)
     state, drop = record(state, occurrence(), at(2))
     assert drop == Drop(DropReason.RATE_LIMITED, occurrence().key, 1)
     state, drop = record(state, occurrence(), at(3))
-    assert isinstance(drop, Drop) and drop.pending == 2
+    assert isinstance(drop, Drop)
+    assert drop.pending == 2
     # Two tokens at 0; one left after the Create, 0.01 after the patch at 1 s; a whole
     # token again 99 s later.
     assert next_flush_at(state) == pytest.approx(100.0)
@@ -366,13 +374,15 @@ def test_an_expired_event_is_created_again_with_its_whole_series() -> None:
     state, _ = record(state, occurrence(backend="a"), at(1))
     state, _ = record(state, occurrence(backend="a"), at(2))
     state, (patch,) = flush(state, at(100.0))
-    assert isinstance(patch, PatchSeries) and patch.count == 3
+    assert isinstance(patch, PatchSeries)
+    assert patch.count == 3
     # The patch finds no Event (the TTL took it): the next write creates it, series and all.
     state = answered(state, patch.name, WriteOutcome.NOT_FOUND)
     state, _ = record(state, occurrence(backend="a"), at(150))
     state, (create,) = flush(state, at(200.0))
     assert isinstance(create, Create)
-    assert create.event.series is not None and create.event.series.count == 4
+    assert create.event.series is not None
+    assert create.event.series.count == 4
 
 
 def test_answers_drive_rewrites() -> None:
@@ -401,7 +411,8 @@ def test_a_create_that_finds_its_event_patches_the_series_count() -> None:
     state, _ = record(state, occurrence(), at(1))
     state = answered(state, name, WriteOutcome.NOT_FOUND)
     state, recreate = record(state, occurrence(), at(2))
-    assert isinstance(recreate, Create) and recreate.event.series is not None
+    assert isinstance(recreate, Create)
+    assert recreate.event.series is not None
     assert recreate.event.series.count == 3
     # The Event was there after all (say the 404 raced with a retry): it may hold any
     # earlier count, so the series count is patched.
@@ -444,7 +455,8 @@ def test_event_names_are_deterministic_valid_and_bounded() -> None:
     long_ref = ObjectRef("v1", "VirtualMCPServer", "x" * 250 + "-y", "ns", "u")
     long_key = SeriesKey(long_ref, Reason.PHASE_CHANGED, EventType.NORMAL, "k", "c")
     name = event_name(long_key, "f" * 32)
-    assert len(name) <= 253 and DNS_SUBDOMAIN.fullmatch(name)
+    assert len(name) <= 253
+    assert DNS_SUBDOMAIN.fullmatch(name)
     with pytest.raises(EventSeriesError) as err:
         event_name(key, "Not-Valid")
     assert err.value.field == "name_suffix"
@@ -463,7 +475,8 @@ def test_long_notes_are_cut_to_the_api_limit_on_a_character_boundary() -> None:
     assert isinstance(effect, Create)
     assert len(effect.event.note.encode()) <= MAX_NOTE_BYTES
     assert effect.event.note == "é" * (MAX_NOTE_BYTES // 2)
-    assert effect.event.type is EventType.NORMAL and effect.event.action == "ReportStatus"
+    assert effect.event.type is EventType.NORMAL
+    assert effect.event.action == "ReportStatus"
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from kubernetes import client
 from testkit.control_plane import ControlPlane, poll_until
 from testkit.processes import child_pids
 from testkit.project import REPO_ROOT, create_vmcp, get_vmcp
+from testkit.waits import bound
 from tests.servers.fixtures import (
     ECHO_SERVER,
     ServerFactory,
@@ -60,7 +61,7 @@ def wait_stored(api: client.ApiClient, namespace: str, predicate: Any, what: str
         result.update(stored(api, namespace))
         return True if predicate(result) else None
 
-    poll_until(check, timeout=60.0, what=what)
+    poll_until(check, timeout=bound(), what=what)
     return result
 
 
@@ -72,7 +73,7 @@ def runtime_k8s(
     started: list[Runtime] = []
     yield started, namespace
     for runtime in started:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
 
 
 def test_phase_and_backends_reach_the_api_and_follow_a_backend_outage(
@@ -102,7 +103,7 @@ def test_phase_and_backends_reach_the_api_and_follow_a_backend_outage(
     assert remote["status"] in ("unavailable", "unknown")
     mcp_servers.restart(server)
     wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "phase Ready again")
-    runtime.stop(15.0)
+    runtime.stop(bound(15.0))
     final = runtime.status()
     assert final is not None
     assert decode_status({**stored(admin_api, namespace), "timestamp": None}).same_content(
@@ -153,7 +154,7 @@ def test_sigterm_to_the_command_leaves_its_final_status_in_the_api(
     try:
         wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "the command's Ready in the API")
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=bound())
     finally:
         if process.poll() is None:
             process.kill()

@@ -25,6 +25,7 @@ from typing import IO
 import pytest
 
 from testkit.processes import child_pids
+from testkit.waits import bound
 from vmcp_actors.actorkit.loop import LoopThread
 
 SERVERS_DIR = Path(__file__).resolve().parent
@@ -34,10 +35,10 @@ GARBAGE_STDIO = SERVERS_DIR / "garbage_stdio.py"
 STUBBORN_STDIO = SERVERS_DIR / "stubborn_stdio.py"
 TRICKY_HTTP = SERVERS_DIR / "tricky_http.py"
 
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = bound(60.0)
 """Generous: importing the SDK takes ~1 s, much more on a loaded 2-core CI machine."""
 
-LOOP_STOP_TIMEOUT = 15.0
+LOOP_STOP_TIMEOUT = bound(15.0)
 
 _STDERR_TAIL = 50
 
@@ -229,7 +230,7 @@ def loop_thread() -> Iterator[LoopThread]:
         thread.stop(LOOP_STOP_TIMEOUT)
 
 
-_THREAD_EXIT_GRACE = 5.0
+_THREAD_EXIT_GRACE = bound(10.0)
 """asyncio's child watcher thread ends right after reaping; joining it is bounded by this."""
 
 

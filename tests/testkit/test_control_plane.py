@@ -87,7 +87,8 @@ def apply_runtime_rbac(plane: ControlPlane, namespace: str) -> None:
 
 def test_crd_is_established_with_upstream_names(control_plane: ControlPlane, admin_api: client.ApiClient) -> None:
     crd = client.ApiextensionsV1Api(admin_api).read_custom_resource_definition(CRD_NAME)
-    assert crd.status is not None and crd.status.conditions is not None
+    assert crd.status is not None
+    assert crd.status.conditions is not None
     conditions = {c.type: c.status for c in crd.status.conditions}
     assert conditions["Established"] == "True"
     assert conditions["NamesAccepted"] == "True"
@@ -279,7 +280,8 @@ def test_kubeconfigs_work_for_admin_and_service_account(
     admin_config = control_plane.write_kubeconfig(tmp_path / "admin.kubeconfig")
     with new_client_from_config(admin_config) as from_admin_config:
         read = client.CoreV1Api(from_admin_config).read_namespace(namespace)
-        assert read.metadata is not None and read.metadata.name == namespace
+        assert read.metadata is not None
+        assert read.metadata.name == namespace
 
     token = control_plane.service_account_token(namespace, RUNTIME_SA)
     sa_config = control_plane.write_kubeconfig(tmp_path / "sa.kubeconfig", token=token, namespace=namespace)

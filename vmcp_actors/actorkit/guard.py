@@ -1,8 +1,10 @@
 """What every actor here shares: a guarded handler, a crash hook, safe sends, owned threads.
 
-pykka kills an actor whose ``tell`` handler raises and silently drops its inbox, and it
-has no supervision.  :class:`GuardedActor` catches everything a handler raises (logging
-it with context, so one bad message costs one message, never the actor), and routes a
+pykka kills an actor whose ``tell`` handler raises and silently drops its inbox, stops
+every actor in the process when a handler raises a ``BaseException`` (``SystemExit``
+from a library, say), and has no supervision.  :class:`GuardedActor` catches everything
+a handler raises but ``KeyboardInterrupt`` (logging it with context, so one bad message
+costs one message, never the actor, let alone the host's actors), and routes a
 failure that still escapes -- a bug in the guard itself, or a crash injected by
 :func:`vmcp_actors.testing.inject_crash` -- to an ``on_crash`` callback so a supervisor
 can rebuild the actor from the state it last published.
@@ -109,6 +111,20 @@ class GuardedActor(pykka.ThreadingActor):
             return self.handle(message)
         except Exception:
             log.exception("%s failed handling %s; the actor continues", self.label, type(message).__name__)
+            return None
+        except KeyboardInterrupt:
+            raise  # only ever meant for the main thread: not ours to swallow
+        except BaseException as exc:
+            # pykka answers any other BaseException (a library's SystemExit, a stray
+            # GeneratorExit) by stopping *every* actor in the process, the host's too.
+            # One bad message must cost one message, so it is contained like an error.
+            log.error(
+                "%s: %s escaped handling %s; contained, the actor continues",
+                self.label,
+                type(exc).__name__,
+                type(message).__name__,
+                exc_info=True,
+            )
             return None
 
     def handle(self, message: Any) -> Any:

@@ -31,6 +31,7 @@ from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell
 from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
 from vmcp_actors.actorkit.timers import Scheduler
 from vmcp_actors.backend.connect_params import params_for
+from vmcp_actors.backend.credentials_watch import CredentialsCheckDue, CredentialsWatch, credentials_fingerprint
 from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
 from vmcp_actors.backend.io_reports import (
     CloseDone,
@@ -53,6 +54,7 @@ from vmcp_actors.backend.lifecycle_messages import (
     Connect,
     ConnectFailed,
     ConnectSucceeded,
+    CredentialsChanged,
     DiscardSession,
     Effect,
     Input,
@@ -97,7 +99,7 @@ log = logging.getLogger(__name__)
 AuthRequiredHook = Callable[[BackendSpec, Failure], None]
 
 
-_Message = BackendCommand | RetryDue | RestartDue | IoReport
+_Message = BackendCommand | RetryDue | RestartDue | CredentialsCheckDue | IoReport
 _MESSAGE_TYPES: Final = typing.get_args(_Message)
 
 
@@ -141,6 +143,7 @@ class BackendActor(GuardedActor):
         self._stop_waiters: list[concurrent.futures.Future[None]] = []
         self._stop_deadline: float | None = None
         self._warnings: dict[int, tuple[str, ...]] = {}
+        self._credentials = CredentialsWatch()
         self.cell = cell or SnapshotCell(snapshot_of(spec, self._lc))
         self.cell.value = snapshot_of(spec, self._lc)
 
@@ -169,6 +172,8 @@ class BackendActor(GuardedActor):
                 self._command(message)
             case RetryDue() | RestartDue():
                 self._feed(message)
+            case CredentialsCheckDue():
+                self._check_credentials(message)
             case ConnectDone() | CloseDone() | SessionDropped() | SessionWarning() | PingDone():
                 self._io_report(message)
             case _:
@@ -223,6 +228,11 @@ class BackendActor(GuardedActor):
             self._perform(effect)
         if self._lc.state.stopped:
             self._stop_deadline = None
+        self._credentials, first_check = self._credentials.follow(
+            self._lc.state is State.AUTH_REQUIRED, lambda: credentials_fingerprint(self._spec)
+        )
+        if first_check is not None:
+            self._schedule_credentials_check(first_check)
         if self._stop_waiters and self._lc.state.stopped:
             waiters, self._stop_waiters = self._stop_waiters, []
             for waiter in waiters:
@@ -391,6 +401,19 @@ class BackendActor(GuardedActor):
         if reconfigure.changed:
             log.info("%s: configuration changed", self.label)
         self._feed(reconfigure)
+
+    def _check_credentials(self, due: CredentialsCheckDue) -> None:
+        """An auth-required backend retries as soon as its token differs from the one rejected."""
+        changed, again = self._credentials.check(due, lambda: credentials_fingerprint(self._spec))
+        if changed:
+            log.info("%s: credentials changed; reconnecting", self.label)
+            self._feed(CredentialsChanged())
+        elif again is not None:
+            self._schedule_credentials_check(again)
+
+    def _schedule_credentials_check(self, due: CredentialsCheckDue) -> None:
+        me = self.actor_ref
+        self._scheduler.call_later(self._policy.credentials_poll, lambda: tell_quietly(me, due))
 
     def _call_auth_hook(self, failure: Failure) -> None:
         if self._on_auth_required is None:

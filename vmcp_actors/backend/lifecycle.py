@@ -20,6 +20,9 @@ Where this differs from muster on purpose:
   HTTP status (:mod:`vmcp_actors.backend.classify`); only remote transient failures count
   toward ``unreachable``.
 * **401 resets the counters** and calls the auth hook *before* the state is published.
+  muster never retries it; here it is retried at once when the credentials change (the
+  actor watches the token) and otherwise on a slow backoff, so a rotated token recovers
+  without a restart.
 * **Dead sessions reconnect.**  A session the server dropped (muster #999) or a probe
   failing repeatedly closes the session and reconnects at once instead of reporting
   healthy forever.
@@ -42,6 +45,7 @@ from vmcp_actors.backend.lifecycle_messages import (
     Connect,
     ConnectFailed,
     ConnectSucceeded,
+    CredentialsChanged,
     DiscardSession,
     Effect,
     Input,
@@ -79,6 +83,8 @@ def transition(lc: Lifecycle, event: Input, now: Now, policy: LifecyclePolicy | 
             return _connection_report(lc, event, now, p)
         case RetryDue() | RestartDue():
             return _timer_due(lc, event, now)
+        case CredentialsChanged():
+            return _credentials_changed(lc, now)
         case ProbeRequested() | ProbeSucceeded() | ProbeFailed():
             return _probe_report(lc, event, now, p)
         case _:
@@ -112,7 +118,7 @@ def _connection_report(
         case SessionLost():
             if event.attempt != lc.attempt or not lc.state.active:
                 return lc, ()
-            return _session_lost(lc, event.failure, now)
+            return _session_lost(lc, event.failure, now, p)
         case _:
             assert_never(event)
 
@@ -122,7 +128,7 @@ def _timer_due(lc: Lifecycle, event: RetryDue | RestartDue, now: Now) -> _Result
         return lc, ()  # superseded by a later command or result
     match event:
         case RetryDue():
-            if not lc.want_running or lc.state not in (State.FAILED, State.UNREACHABLE):
+            if not lc.want_running or lc.state not in (State.FAILED, State.UNREACHABLE, State.AUTH_REQUIRED):
                 return lc, ()
             return _start(lc, now)
         case RestartDue():
@@ -224,7 +230,16 @@ def _reconfigure(lc: Lifecycle, event: Reconfigure, now: Now, p: LifecyclePolicy
         return _restart(lc, now, p)
     if event.auto_start_enabled:
         return _start(attrs.evolve(lc, want_running=True, restart_pending=False), now)
+    if lc.state is State.AUTH_REQUIRED and lc.want_running:
+        return _start(lc, now)  # new settings may well be new credentials: try them now
     return lc, ()
+
+
+def _credentials_changed(lc: Lifecycle, now: Now) -> _Result:
+    """New credentials for a backend whose old ones were rejected: try them at once."""
+    if lc.state is not State.AUTH_REQUIRED or not lc.want_running:
+        return lc, ()
+    return _start(lc, now)
 
 
 def _closed(lc: Lifecycle, event: Closed, now: Now, p: LifecyclePolicy) -> _Result:
@@ -256,6 +271,7 @@ def _connect_succeeded(lc: Lifecycle, event: ConnectSucceeded, now: Now) -> _Res
         last_error=None,
         tool_names=event.tool_names,
         mcp_revision=event.mcp_revision,
+        auth_failures=0,
     )
     return new, (AdoptSession(event.attempt), *published)
 
@@ -269,7 +285,7 @@ def _connect_failed(lc: Lifecycle, event: ConnectFailed, now: Now, p: LifecycleP
         return lc, ()
     failure = event.failure
     if failure.kind is FailureKind.AUTH_REQUIRED:
-        return _auth_required(lc, failure, now)
+        return _auth_required(lc, failure, now, p)
     failures = lc.consecutive_failures + 1
     transient = lc.transient_failures + 1 if _counts_toward_unreachable(lc, failure) else 0
     delay = p.backoff.delay(failures, now.draw)
@@ -291,9 +307,12 @@ def _connect_failed(lc: Lifecycle, event: ConnectFailed, now: Now, p: LifecycleP
     return new, (*published, ScheduleTimer(delay, RetryDue(token)))
 
 
-def _auth_required(lc: Lifecycle, failure: Failure, now: Now) -> _Result:
-    """A 401: reachable but needs credentials.  Counters reset; never retried by itself."""
+def _auth_required(lc: Lifecycle, failure: Failure, now: Now, p: LifecyclePolicy) -> _Result:
+    """A 401: reachable but needs credentials.  Counters reset; retried slowly (or when they change)."""
     closing: tuple[Effect, ...] = (Close(lc.attempt),) if lc.state.active else ()
+    auth_failures = lc.auth_failures + 1
+    delay = p.auth_retry.delay(auth_failures, now.draw)
+    token = lc.timer_token + 1
     new, published = _move(
         lc,
         State.AUTH_REQUIRED,
@@ -304,18 +323,19 @@ def _auth_required(lc: Lifecycle, failure: Failure, now: Now) -> _Result:
         transient_failures=0,
         probe_failures=0,
         probe_in_flight=False,
-        next_retry_at=None,
-        next_retry_wall=None,
+        next_retry_at=now.monotonic + delay,
+        next_retry_wall=now.wall + timedelta(seconds=delay),
         last_error=failure,
-        timer_token=lc.timer_token + 1,
+        timer_token=token,
+        auth_failures=auth_failures,
     )
-    return new, (*closing, AuthRequired(failure), *published)
+    return new, (*closing, AuthRequired(failure), *published, ScheduleTimer(delay, RetryDue(token)))
 
 
-def _session_lost(lc: Lifecycle, failure: Failure, now: Now) -> _Result:
+def _session_lost(lc: Lifecycle, failure: Failure, now: Now, p: LifecyclePolicy) -> _Result:
     """The open session is gone: publish the failure, clean up, reconnect at once."""
     if failure.kind is FailureKind.AUTH_REQUIRED:
-        return _auth_required(lc, failure, now)
+        return _auth_required(lc, failure, now, p)
     failed, published = _move(
         lc, State.FAILED, Health.UNHEALTHY, now, error=failure, last_error=failure, probe_in_flight=False
     )
@@ -350,12 +370,12 @@ def _probe_failed(lc: Lifecycle, event: ProbeFailed, now: Now, p: LifecyclePolic
         return lc, ()
     failure = event.failure
     if failure.kind is FailureKind.SESSION_LOST:
-        return _session_lost(lc, failure, now)
+        return _session_lost(lc, failure, now, p)
     if failure.kind is FailureKind.AUTH_REQUIRED:
-        return _auth_required(lc, failure, now)
+        return _auth_required(lc, failure, now, p)
     probe_failures = lc.probe_failures + 1
     if probe_failures >= p.probe_failures_before_reconnect:
-        return _session_lost(lc, failure, now)
+        return _session_lost(lc, failure, now, p)
     return _move(
         lc,
         lc.state,

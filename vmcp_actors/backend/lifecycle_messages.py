@@ -28,6 +28,7 @@ __all__ = [
     "Connect",
     "ConnectFailed",
     "ConnectSucceeded",
+    "CredentialsChanged",
     "DiscardSession",
     "Effect",
     "Input",
@@ -153,6 +154,11 @@ class RestartDue:
 
 
 @attrs.frozen
+class CredentialsChanged:
+    """The backend's credentials now differ from the ones last rejected (a rotated token file)."""
+
+
+@attrs.frozen
 class ProbeRequested:
     """Check the session with an MCP ping."""
 
@@ -184,6 +190,7 @@ Input = (
     | SessionLost
     | RetryDue
     | RestartDue
+    | CredentialsChanged
     | ProbeRequested
     | ProbeSucceeded
     | ProbeFailed

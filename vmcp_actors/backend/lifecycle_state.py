@@ -19,7 +19,9 @@ from vmcp_actors.backend.failures import Failure, short_reason
 from vmcp_actors.config.health_settings import DEFAULT_HEALTH_CHECK_TIMEOUT
 
 __all__ = [
+    "AUTH_RETRY_BACKOFF",
     "BACKOFF_JITTER",
+    "CREDENTIALS_POLL_INTERVAL",
     "DEFAULT_BACKOFF",
     "INITIAL_BACKOFF",
     "MAX_BACKOFF",
@@ -41,6 +43,12 @@ MAX_BACKOFF: Final = 30 * 60.0
 #: Jitter muster lacks: up to 10 % added, never past the cap, never below the base delay.
 BACKOFF_JITTER: Final = 0.1
 DEFAULT_BACKOFF: Final = Backoff(initial=INITIAL_BACKOFF, maximum=MAX_BACKOFF, factor=2.0, jitter=BACKOFF_JITTER)
+#: How an auth-required backend is retried when its credentials do not visibly change
+#: (a token rotated at the server, or one the watch cannot see): slowly, 1 min doubling
+#: to 30 min.  A rewritten token file or a new spec retries at once instead.
+AUTH_RETRY_BACKOFF: Final = Backoff(initial=60.0, maximum=MAX_BACKOFF, factor=2.0, jitter=BACKOFF_JITTER)
+#: How often the actor of an auth-required backend re-reads its token to notice a rotation.
+CREDENTIALS_POLL_INTERVAL: Final = 1.0
 #: muster ``RestartGracePeriod``.
 RESTART_GRACE_PERIOD: Final = 0.2
 #: Consecutive failed probes after which the session is presumed dead (muster PR #1187).
@@ -90,6 +98,8 @@ class LifecyclePolicy:
     """The numbers; defaults are muster's, the backoff's initial delay is configurable.
 
     ``probe_timeout`` bounds one MCP ping; its default is the health check timeout's.
+    ``auth_retry`` spaces the retries of a backend whose credentials were rejected, and
+    ``credentials_poll`` is how often its actor looks for new ones meanwhile.
     """
 
     backoff: Backoff = DEFAULT_BACKOFF
@@ -97,6 +107,8 @@ class LifecyclePolicy:
     restart_grace: float = RESTART_GRACE_PERIOD
     probe_timeout: float = DEFAULT_HEALTH_CHECK_TIMEOUT
     probe_failures_before_reconnect: int = PROBE_FAILURES_BEFORE_RECONNECT
+    auth_retry: Backoff = AUTH_RETRY_BACKOFF
+    credentials_poll: float = CREDENTIALS_POLL_INTERVAL
 
 
 @attrs.frozen
@@ -105,7 +117,9 @@ class Lifecycle:
 
     ``attempt`` numbers connections (a result from another attempt is stale);
     ``timer_token`` numbers timers (a timer with another token is obsolete);
-    ``mcp_revision`` is the protocol version the last session negotiated.
+    ``mcp_revision`` is the protocol version the last session negotiated;
+    ``auth_failures`` counts the credential rejections since the last session (it spaces
+    the auth retries; the 401 itself resets the other counters, as muster does).
     """
 
     name: str
@@ -127,6 +141,7 @@ class Lifecycle:
     last_probe_latency: float | None = None
     tool_names: tuple[str, ...] = ()
     mcp_revision: str = ""
+    auth_failures: int = 0
 
     @property
     def reason(self) -> str:

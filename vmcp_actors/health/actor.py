@@ -282,7 +282,14 @@ class HealthActor(GuardedActor):
         tracked = self._tracked.get(outcome.name)
         if tracked is None or not tracked.probes.is_current(outcome.token):
             return
-        self._tracked[outcome.name] = attrs.evolve(tracked, probes=tracked.probes.answered())
+        self._tracked[outcome.name] = tracked = attrs.evolve(tracked, probes=tracked.probes.answered())
+        if not tracked.active:
+            # The session the probe ran on is gone, and the event saying so is already
+            # folded in (a backend publishes its change before it answers the probe).
+            # Folding the stale answer would overwrite what the lifecycle knows -- a
+            # 401 that closed the session would read as a reachable server.
+            self._schedule_probe(outcome.name)
+            return
         clock = self._scheduler.clock
         self.states[outcome.name] = apply_probe(
             self.states.get(outcome.name),
@@ -316,7 +323,7 @@ class HealthActor(GuardedActor):
         self._refresh()
 
     def _on_initial_wait_over(self) -> None:
-        self._gate, silent = self._gate.expired()
+        self._gate, silent = self._gate.expired(self._has_announced)
         if silent:
             log.warning("no health data yet for %s; reporting without it", ", ".join(sorted(silent)))
             self._refresh()
@@ -324,6 +331,10 @@ class HealthActor(GuardedActor):
     def _schedule_reassert(self) -> None:
         me = self.actor_ref
         self._reassert_timer = self._scheduler.call_later(self._status_interval, lambda: tell_quietly(me, Reassert()))
+
+    def _has_announced(self, name: str) -> bool:
+        """Whether the backend has said anything (it is starting, at least)."""
+        return name in self.states
 
     def _has_data(self, name: str) -> bool:
         state = self.states.get(name)

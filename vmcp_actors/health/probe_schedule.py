@@ -11,7 +11,12 @@ Two decisions used to live inside :class:`~vmcp_actors.health.actor.HealthActor`
 * **The initial wait.**  toolhive waits for the initial health checks before its first
   report, so a vMCP never claims "All 1 backend healthy" while its second backend is
   still starting.  :class:`StartupGate` keeps the status Pending until every backend
-  added at startup has data, or :func:`initial_wait` seconds have passed.
+  added at startup has a result (connected, failed, needs auth).  The
+  :func:`initial_wait` timer only releases backends that never said a word (one that is
+  not started, or an actor that is wedged): a backend that has announced it is starting
+  is awaited until its connect ends, because its connect deadline starts when its actor
+  gets to it -- later than the timer on a loaded machine -- and a timer cannot know how
+  much later.
 
 Nothing here reads a clock or touches an actor; the actor passes monotonic seconds in.
 """
@@ -118,6 +123,13 @@ class StartupGate:
         still = frozenset(name for name in self.awaiting if not has_data(name))
         return self if still == self.awaiting else attrs.evolve(self, awaiting=still)
 
-    def expired(self) -> tuple[StartupGate, frozenset[str]]:
-        """The initial wait is over: await no one, and say who never reported."""
-        return attrs.evolve(self, open=True, awaiting=frozenset()), self.awaiting
+    def expired(self, announced: Callable[[str], bool]) -> tuple[StartupGate, frozenset[str]]:
+        """The initial wait is over: stop awaiting the backends never heard from, and say which.
+
+        ``announced`` tells whether a backend has said anything yet (that it is
+        starting, at least).  Those that have are still awaited until they have data:
+        their connect has its own deadline, so a result is coming, and a status built
+        without them would call the vMCP Ready on the strength of the fast backends.
+        """
+        silent = frozenset(name for name in self.awaiting if not announced(name))
+        return attrs.evolve(self, open=True, awaiting=self.awaiting - silent), silent

@@ -2,8 +2,9 @@
 
 A probe (an MCP ``ping`` on the backend's session) either succeeds, with a latency that
 decides "slow", or fails with a :class:`ProbeFailureKind`.  Failures are reported by
-toolhive's sanitized :class:`ErrorCategory` only: error texts carry URLs, paths and
-sometimes credentials, so the status never shows them.
+toolhive's sanitized :class:`ErrorCategory`, followed by the failure's message, which
+the backend stage builds free of credentials (redacted URLs, scrubbed secret values)
+and which is cut to one line of :data:`MAX_FAILURE_MESSAGE` characters here.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ class ProbeFailureKind(enum.StrEnum):
 class ErrorCategory(enum.StrEnum):
     """toolhive's sanitized error categories (``sanitizeError``) and their status texts.
 
-    Status messages show only the category, never the error text, because error texts
-    carry URLs, paths and sometimes credentials.
+    A status message starts with the category; the (credential-free) reason follows it.
     """
 
     AUTHENTICATION_FAILED = "authentication_failed"

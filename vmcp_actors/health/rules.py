@@ -156,16 +156,20 @@ def record_failure(
     )
 
 
-def probe_status(result: ProbeResult, cfg: HealthConfig, has_outgoing_auth: bool) -> BackendHealth:
+def probe_status(result: ProbeResult, cfg: HealthConfig) -> BackendHealth:
     """How toolhive's ``CheckHealth`` classifies one probe, before the tracker's history.
 
-    A 401/403 from a backend we do send credentials to means the probe reached a live
-    server that merely rejected the probe's (absent) user token: healthy (PR #4935).
-    Without outgoing auth it is a misconfiguration: unauthenticated.
+    One deliberate difference: a 401/403 is unauthenticated whether or not outgoing
+    auth is configured.  toolhive reads it as healthy when the backend has outgoing auth
+    (PR #4935), because its probe carries no user token and a token-exchanging backend
+    rightly refuses it.  Here the probe is a ping on the backend's own session, which
+    carries the configured (static) token, so a 401 means that token was rejected: the
+    backend serves nothing, and calling it healthy would overwrite the truth the
+    lifecycle already published (``auth_required``).
     """
     if result.failure is not None:
         if result.failure.kind is ProbeFailureKind.AUTH:
-            return BackendHealth.HEALTHY if has_outgoing_auth else BackendHealth.UNAUTHENTICATED
+            return BackendHealth.UNAUTHENTICATED
         return BackendHealth.UNHEALTHY
     slow = cfg.degraded_threshold > 0 and result.latency > cfg.degraded_threshold
     return BackendHealth.DEGRADED if slow else BackendHealth.HEALTHY
@@ -179,8 +183,12 @@ def apply_probe(
     cfg: HealthConfig,
     has_outgoing_auth: bool,
 ) -> BackendHealthState:
-    """Fold one probe result into the backend's state (``performHealthCheck`` after the probe)."""
-    status = probe_status(result, cfg, has_outgoing_auth)
+    """Fold one probe result into the backend's state (``performHealthCheck`` after the probe).
+
+    ``has_outgoing_auth`` is recorded on the state (toolhive's tracker keeps it too); it
+    no longer changes how a 401 reads (see :func:`probe_status`).
+    """
+    status = probe_status(result, cfg)
     failure = result.failure
     if failure is None or status in _SUCCESS_STATUSES:
         new = record_success(state, status, now, mono, cfg)
@@ -244,7 +252,9 @@ def apply_lifecycle(
 
     Lifecycle events neither count as probe failures nor touch the breaker, which gates
     probes only; ``last_check_time`` is left alone because no health check ran.
-    ``message`` is kept as the last error of ``SESSION_LOST`` and ``AUTH_REQUIRED``.
+    ``message`` is kept as the last error of ``SESSION_LOST`` and ``AUTH_REQUIRED``;
+    ``STARTING`` keeps the previous last error (the failure being retried), so a
+    reconnecting backend's status still says why it is down.
     """
     lifecycle = LifecycleSignal(lifecycle)
     text = short_message(message)
@@ -252,7 +262,9 @@ def apply_lifecycle(
         return _connected(state, now)
     status = _LIFECYCLE_STATUS[lifecycle]
     category = _LIFECYCLE_CATEGORY.get(lifecycle)
-    error = text if category is not None else ""
+    # Starting again, the reason of the failure being retried still explains the wait.
+    previous = "" if state is None else state.last_error
+    error = text if category is not None else previous
     if state is None:
         return BackendHealthState(
             status=status,

@@ -87,8 +87,12 @@ class BackendHealth(enum.StrEnum):
 
     @property
     def routable(self) -> bool:
-        """Whether requests may be routed to the backend (toolhive ``Routable()``)."""
-        return self in (BackendHealth.HEALTHY, BackendHealth.UNAUTHENTICATED)
+        """Whether requests may be routed to the backend: only a healthy one.
+
+        toolhive's ``Routable()`` also counts unauthenticated, a stop-gap its TODO #4920
+        says will be reverted; an unauthenticated backend serves nothing, so not here.
+        """
+        return self is BackendHealth.HEALTHY
 
 
 _CRD_STATUS: Final[Mapping[BackendHealth, str]] = {

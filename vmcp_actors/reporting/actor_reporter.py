@@ -157,7 +157,9 @@ class _ReporterActor(GuardedActor):
             case rules.Write(status=status):
                 try:
                     self._sink.report_status(status)
-                except Exception as exc:  # noqa: BLE001 - every sink failure is retried, never fatal
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - every sink failure (SystemExit too) is retried, never fatal
                     return rules.WriteFailed(f"{type(exc).__name__}: {exc}", self._rng.random())
                 return rules.WriteSucceeded()
             case rules.RetryLater(timer=timer, delay=delay):

@@ -21,6 +21,12 @@ slows its stop nor is touched by it.
 
 ``status()`` and ``snapshots()`` read the latest immutable values that the actors
 publish, without I/O and without waiting on any actor.
+
+With leader election (:mod:`vmcp_actors.leadership`; on by default in Kubernetes mode)
+every replica probes and builds its status, but only the leader's status sink writes;
+the moment a replica starts leading it re-sends its latest status, and on ``stop`` the
+leader releases the Lease after its final status is flushed, so a follower takes over
+(and replaces that final status) at once.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import pykka
 
@@ -42,13 +48,14 @@ from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.backend.snapshot import BackendSnapshot, SnapshotCell
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.runtime_config import RuntimeConfig
-from vmcp_actors.errors import VmcpError
+from vmcp_actors.errors import ReporterClosedError, VmcpError
 from vmcp_actors.health.actor import StatusCell
 from vmcp_actors.health.messages import BuildFinalStatus, Refresh
 from vmcp_actors.health.probe_schedule import initial_wait
+from vmcp_actors.leadership.settings import LeaderElection
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.protocol import Reporter, Shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown
 from vmcp_actors.runtime.messages import (
     AddBackendCommand,
     BackendActorQuery,
@@ -60,6 +67,9 @@ from vmcp_actors.runtime.messages import (
 from vmcp_actors.runtime.supervision import RestartPolicy
 from vmcp_actors.runtime.supervisor import BackendBoard, Supervisor
 
+if TYPE_CHECKING:
+    from vmcp_actors.leadership.service import Leadership
+
 __all__ = ["Runtime", "RuntimeStoppedError"]
 
 log = logging.getLogger(__name__)
@@ -68,6 +78,8 @@ log = logging.getLogger(__name__)
 COMMAND_TIMEOUT: Final = 10.0
 #: What ``stop()`` keeps back for the reporter's final flush when backends are slow.
 _FLUSH_SHARE: Final = 0.4
+#: A new leader re-sends the latest status until no newer one appeared meanwhile (bounded).
+_RESEND_ROUNDS: Final = 10
 
 
 class RuntimeStoppedError(VmcpError, RuntimeError):
@@ -88,6 +100,7 @@ class Runtime:
         actor_threads: OwnedThreads,
         status_cell: StatusCell,
         board: BackendBoard,
+        leadership: Leadership | None = None,
     ) -> None:
         self.config = config
         self.reporter = reporter
@@ -98,9 +111,12 @@ class Runtime:
         self._actor_threads = actor_threads
         self._status_cell = status_cell
         self._board = board
-        self._stop_lock = threading.Lock()
         self._stopped = False
+        # Every stop() waits for the one that does the work, as the reporter's shutdown does:
+        # a second caller returning at once would let its host tear down under a running stop.
+        self._shutdown = OnceShutdown(self._stop_once)
         self._final_status: Status | None = None
+        self._leadership = leadership
 
     # ------------------------------------------------------------------ construction
 
@@ -114,6 +130,7 @@ class Runtime:
         lifecycle_policy: LifecyclePolicy | None = None,
         restart_policy: RestartPolicy | None = None,
         on_auth_required: AuthRequiredHook | None = None,
+        leader_election: LeaderElection | Leadership | None = None,
     ) -> Runtime:
         """Start everything and return at once; backends connect in the background.
 
@@ -126,17 +143,24 @@ class Runtime:
         ``lifecycle_policy`` tunes the backends' reconnects; its probe timeout is
         replaced by ``config.failure_handling.health_check_timeout``, the one owner of
         how long a health probe may take.
+
+        ``leader_election``: with no ``reporter``, leader election runs in Kubernetes
+        mode unless ``VMCP_LEADER_ELECTION=false`` (a :class:`LeaderElection` overrides
+        the settings, ``enabled=False`` turns it off); with your own reporter, pass a
+        :class:`~vmcp_actors.leadership.service.Leadership` whose gate it consults.
         """
+        from vmcp_actors.leadership.service import resolve
+
         config.validate()
         failure = config.failure_handling
-        if reporter is None:
-            from vmcp_actors.reporting.factory import new_reporter
-
-            reporter = new_reporter()
+        reporter, leadership = resolve(reporter, leader_election)
+        # A new leader re-sends what it last handed over as a follower (never written), so
+        # with leader election an unchanged status must not be skipped by the wrapper.
+        resend_after = 0.0 if leadership is not None else failure.status_reporting_interval
         actor_reporter = (
             reporter
             if isinstance(reporter, ActorReporter)
-            else ActorReporter(reporter, resend_unchanged_after=failure.status_reporting_interval)
+            else ActorReporter(reporter, resend_unchanged_after=resend_after)
         )
         reporter_shutdown = actor_reporter.start()
         io = LoopThread(name="vmcp-aio")
@@ -153,7 +177,7 @@ class Runtime:
             supervisor = Supervisor.spawn(
                 io=io,
                 scheduler=timers,
-                reporter=actor_reporter,
+                reporter=actor_reporter if leadership is None else leadership.tap(actor_reporter),
                 health_config=health,
                 status_interval=failure.status_reporting_interval,
                 status_cell=status_cell,
@@ -169,11 +193,25 @@ class Runtime:
             if owned is not None:
                 owned.stop()
             reporter_shutdown(5.0)
+            if leadership is not None:
+                leadership.stop(1.0)
             raise
         runtime = cls(
-            config, actor_reporter, reporter_shutdown, io, owned, supervisor, actor_threads, status_cell, board
+            config,
+            actor_reporter,
+            reporter_shutdown,
+            io,
+            owned,
+            supervisor,
+            actor_threads,
+            status_cell,
+            board,
+            leadership,
         )
         try:
+            if leadership is not None:
+                leadership.on_change(runtime._leadership_changed)
+                leadership.start()
             for spec in config.backends:
                 runtime.add_backend(spec)
             runtime._supervisor.tell(Refresh())
@@ -194,6 +232,16 @@ class Runtime:
     def snapshots(self) -> Mapping[str, BackendSnapshot]:
         """Each backend's latest snapshot, by name, without waiting on any actor."""
         return {name: cell.value for name, cell in sorted(self._board.cells.items())}
+
+    @property
+    def leading(self) -> bool | None:
+        """Whether this replica writes the status now; None without leader election."""
+        return None if self._leadership is None else self._leadership.leading
+
+    @property
+    def leadership(self) -> Leadership | None:
+        """The leader election this runtime takes part in, if any."""
+        return self._leadership
 
     @property
     def stopped(self) -> bool:
@@ -218,6 +266,26 @@ class Runtime:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._command(UpdateBackendCommand(spec, future), future)
 
+    def _leadership_changed(self, leading: bool) -> None:
+        """On the elector's thread: a new leader writes its latest status at once.
+
+        Re-read after each hand-over: a newer status that the health actor built meanwhile
+        is reported by it after being published, so once the latest read is the one just
+        handed over, nothing older can land after something newer.
+        """
+        if not leading or self._stopped:
+            return
+        sent: Status | None = None
+        for _ in range(_RESEND_ROUNDS):
+            latest = self._status_cell.value
+            if latest is None or latest is sent:
+                return
+            try:
+                self.reporter.report_status(latest)
+            except ReporterClosedError:
+                return
+            sent = latest
+
     def _command(self, message: object, future: concurrent.futures.Future[Any]) -> Any:
         if self._stopped:
             raise RuntimeStoppedError("the runtime has been stopped")
@@ -239,12 +307,16 @@ class Runtime:
         """Stop backends, report and flush the final status, stop everything.  Idempotent.
 
         Bounded by ``timeout`` even if a backend hangs: whatever has not stopped by its
-        share of the budget is abandoned (and its I/O cancelled with the loop).
+        share of the budget is abandoned (and its I/O cancelled with the loop).  A call
+        made while another thread is stopping the runtime returns only once that stop has
+        finished (raising :class:`~vmcp_actors.errors.ShutdownTimeoutError` if it is
+        still running after ``timeout``), and raises what that stop raised.
         """
-        with self._stop_lock:
-            if self._stopped:
-                return
-            self._stopped = True
+        self._stopped = True
+        self._shutdown(timeout)
+
+    def _stop_once(self, timeout: float | None) -> None:
+        timeout = 10.0 if timeout is None else timeout
         deadline = time.monotonic() + timeout
         backends_deadline = time.monotonic() + timeout * (1 - _FLUSH_SHARE)
         self._stop_backends(backends_deadline, timeout * (1 - _FLUSH_SHARE))
@@ -256,6 +328,8 @@ class Runtime:
         try:
             self._reporter_shutdown(_left(deadline, 0.1))
         finally:
+            if self._leadership is not None:
+                self._leadership.stop(_left(deadline, 1.0))  # after the final flush: release the Lease
             self._io.stop(_left(deadline, 1.0))
             if self._owned_scheduler is not None:
                 self._owned_scheduler.stop()

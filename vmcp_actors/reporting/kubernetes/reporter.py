@@ -44,6 +44,7 @@ import attrs
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.actorkit.timers import Clock, SystemClock
 from vmcp_actors.errors import ReporterClosedError, ValidationError
+from vmcp_actors.leadership.gate import LeadershipGate
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.kubernetes.client import load_api_client
 from vmcp_actors.reporting.kubernetes.errors import (
@@ -140,6 +141,9 @@ class K8sReporter:
         in the ``ActorReporter``'s slot.
     :param rng: the source of the conflict backoff's jitter.
     :param environ: the environment :func:`load_api_client` reads, when it is called.
+    :param gate: leader election: write only while it says this replica leads (a
+        follower's report returns without a request; the runtime re-sends the latest
+        status when leadership is acquired), and forget the kept object in a new term.
     """
 
     def __init__(
@@ -157,6 +161,7 @@ class K8sReporter:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         environ: Mapping[str, str] | None = None,
+        gate: LeadershipGate | None = None,
     ) -> None:
         self.name = _validate_name("name", name, _DNS1123_SUBDOMAIN, 253, "subdomain")
         self.namespace = _validate_name("namespace", namespace, _DNS1123_LABEL, 63, "label")
@@ -197,6 +202,7 @@ class K8sReporter:
         self._skipped = 0
         self._rate_limited_s = 0.0
         self._shutdown = OnceShutdown(self._close)
+        self._gate, self._term = gate, -1
 
     def __repr__(self) -> str:
         return f"K8sReporter({self.namespace}/{self.name})"
@@ -227,7 +233,8 @@ class K8sReporter:
         with self._lock:
             if self._closed:
                 raise ReporterClosedError(f"status (phase {status.phase.value}) reported after {self!r} was shut down")
-            self._write(status)
+            if self._may_write():
+                self._write(status)
 
     # ------------------------------------------------------------------ inspection
 
@@ -266,6 +273,8 @@ class K8sReporter:
                         ", ".join(missing),
                     )
             body = {**obj, "status": desired}
+            if not self._may_write():
+                return
             try:
                 updated = self._request(
                     "update",
@@ -291,6 +300,13 @@ class K8sReporter:
             log.debug("VirtualMCPServer %s/%s status updated: phase=%s", self.namespace, self.name, desired["phase"])
             return
         raise conflict_exhausted(attempts, namespace=self.namespace, name=self.name)
+
+    def _may_write(self) -> bool:
+        """Whether the leadership gate (if any) lets this replica write now; a new term drops the kept object."""
+        term = None if self._gate is None else self._gate.leading_term()
+        if term is not None and term != self._term:
+            self._cached, self._term = None, term  # another leader may have written in between
+        return self._gate is None or term is not None
 
     def _current_object(self) -> dict[str, Any]:
         cached = self._cached
