@@ -19,6 +19,7 @@ import pytest
 
 from testkit.inbox import Inbox
 from testkit.processes import child_pids
+from testkit.waits import bound
 from tests.servers.fixtures import RunningServer, ServerFactory
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import ThreadScheduler
@@ -34,8 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
 _T = TypeVar("_T")
 
-WAIT = 30.0
-"""Upper bound for any single blocking wait (never reached when green)."""
+WAIT = bound(30.0)
+"""Upper bound for any single blocking wait (never reached when green); scaled by the test-wait knob."""
 
 MiB = 1 << 20
 

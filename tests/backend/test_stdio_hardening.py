@@ -22,6 +22,7 @@ import pytest
 
 from testkit.inbox import Inbox
 from testkit.processes import child_pids
+from testkit.waits import bound
 from tests.servers.fixtures import ECHO_SERVER, STUBBORN_STDIO
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import ThreadScheduler
@@ -39,8 +40,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
 _T = TypeVar("_T")
 
-WAIT = 30.0
-"""Upper bound for any single blocking wait (never reached when green)."""
+WAIT = bound(30.0)
+"""Upper bound for any single blocking wait (never reached when green); scaled by the test-wait knob."""
 
 SLACK = 2.0
 """Scheduling noise allowed on top of a stop budget on a loaded 2-core machine."""
