@@ -18,13 +18,15 @@ from hypothesis import strategies as st
 from mcp.shared.exceptions import MCPError
 
 from vmcp_actors.backend.auth_challenge import AuthChallenge
-from vmcp_actors.backend.classify import classify
+from vmcp_actors.backend.classify import classify, error_response_of
 from vmcp_actors.backend.failures import (
     BackendError,
     CommandLaunchError,
     Failure,
     FailureKind,
     HttpStatusError,
+    PeerErrorResponse,
+    ResponseTooLargeError,
     redact_url,
 )
 
@@ -127,6 +129,43 @@ def test_404_on_a_session_request_is_session_lost() -> None:
     assert classify(HttpStatusError(404, session_id_sent=True)).kind is FailureKind.SESSION_LOST
     assert classify(_httpx_status(404, session=True)).kind is FailureKind.SESSION_LOST
     assert classify(_httpx_status(404, session=False)).kind is FailureKind.CONFIGURATION
+
+
+def test_400_about_the_session_on_a_session_request_is_session_lost() -> None:
+    """The TypeScript SDK's answer to an unknown session; without either fact it is a bad request."""
+    lost = classify(HttpStatusError(400, session_id_sent=True, unknown_session=True))
+    assert lost.kind is FailureKind.SESSION_LOST
+    assert lost.http_status == 400
+    assert classify(HttpStatusError(400, session_id_sent=True)).kind is FailureKind.CONFIGURATION
+    assert classify(HttpStatusError(400, unknown_session=True)).kind is FailureKind.CONFIGURATION
+
+
+@pytest.mark.parametrize("code", [mcp_types.CONNECTION_CLOSED, mcp_types.REQUEST_TIMEOUT, -32099, -32603, 42])
+def test_a_servers_own_error_response_is_protocol_whatever_its_code(code: int) -> None:
+    failure = classify(PeerErrorResponse(code, "busy"))
+    assert failure.kind is FailureKind.PROTOCOL
+    assert failure.message == f"server returned JSON-RPC error {code}: busy"
+
+
+def test_the_sdks_own_conditions_keep_their_meaning() -> None:
+    """Raised by the SDK itself (not attributed to the server), the sentinel codes mean what they say."""
+    assert classify(MCPError(mcp_types.CONNECTION_CLOSED, "Connection closed")).kind is FailureKind.SESSION_LOST
+    assert classify(MCPError(mcp_types.REQUEST_TIMEOUT, "timed out")).kind is FailureKind.TIMEOUT
+    assert error_response_of(MCPError(mcp_types.REQUEST_TIMEOUT, "timed out")) == (
+        mcp_types.REQUEST_TIMEOUT,
+        "timed out",
+    )
+    assert error_response_of(RuntimeError("x")) is None
+
+
+def test_a_response_over_the_limit_is_protocol_and_names_the_limit() -> None:
+    error = ResponseTooLargeError(16 * 1024 * 1024, "an HTTP response to POST")
+    wrapped = ExceptionGroup("transport", [ConnectionResetError(104, "reset"), error])
+    failure = classify(wrapped)
+    assert failure.kind is FailureKind.PROTOCOL
+    assert failure.message == (
+        "server sent an HTTP response to POST larger than the 16 MiB limit (maxResponseBytes=16777216)"
+    )
 
 
 def test_http_messages_never_contain_secrets() -> None:
@@ -292,6 +331,9 @@ _LEAVES: list[Callable[[], BaseException]] = [
     lambda: ValueError("x"),
     lambda: anyio.EndOfStream(),
     lambda: BackendError(Failure(FailureKind.PROTOCOL, "inner")),
+    lambda: PeerErrorResponse(mcp_types.CONNECTION_CLOSED, SECRET),
+    lambda: ResponseTooLargeError(1024),
+    lambda: HttpStatusError(400, session_id_sent=True, unknown_session=True),
 ]
 
 _leaf = st.sampled_from(_LEAVES).map(lambda make: make())

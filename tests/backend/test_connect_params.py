@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from vmcp_actors.backend.connect_params import ConnectParams, params_for
+from vmcp_actors.backend.connect_params import DEFAULT_MAX_RESPONSE_BYTES, ConnectParams, params_for
 from vmcp_actors.backend.failures import BackendError, FailureKind
 from vmcp_actors.config.auth import AuthSpec
 from vmcp_actors.config.backend_spec import DEFAULT_REMOTE_TIMEOUT, DEFAULT_STDIO_START_TIMEOUT, BackendSpec
+from vmcp_actors.errors import ConfigError
 
 
 def test_mappings_are_frozen_into_pairs_and_params_are_hashable() -> None:
@@ -49,6 +50,9 @@ def test_repr_redacts_env_and_header_values_and_url_credentials() -> None:
         ({"transport": "websocket", "url": "ws://x"}, "transport"),
         ({"transport": "stdio", "command": "x", "connect_timeout": 0}, "connect_timeout"),
         ({"transport": "stdio", "command": "x", "connect_timeout": float("inf")}, "connect_timeout"),
+        ({"transport": "stdio", "command": "x", "max_response_bytes": 0}, "max_response_bytes"),
+        ({"transport": "stdio", "command": "x", "max_response_bytes": True}, "max_response_bytes"),
+        ({"transport": "stdio", "command": "x", "max_response_bytes": 1.5}, "max_response_bytes"),
     ],
 )
 def test_invalid_params_name_the_field(kwargs: dict[str, Any], field: str) -> None:
@@ -81,6 +85,25 @@ def test_params_for_a_spec_use_its_connect_timeout() -> None:
     assert ConnectParams(name="h", transport="sse", url="http://127.0.0.1:1/sse").connect_timeout == (
         DEFAULT_REMOTE_TIMEOUT
     )
+
+
+def test_max_response_bytes_comes_from_the_spec_or_defaults_to_16_mib() -> None:
+    """Issue 9 #9: the size limit is configurable per backend (``maxResponseBytes``)."""
+    spec = BackendSpec.from_dict(
+        {"name": "h", "type": "sse", "url": "http://127.0.0.1:1/sse", "maxResponseBytes": 4096}
+    )
+    assert params_for(spec).max_response_bytes == 4096
+    assert spec.redacted()["maxResponseBytes"] == 4096
+    assert spec.config_changed(BackendSpec.from_dict({"name": "h", "type": "sse", "url": "http://127.0.0.1:1/sse"}))
+    unset = BackendSpec(name="s", command="server")
+    assert params_for(unset).max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES == 16 * 1024 * 1024
+
+
+@pytest.mark.parametrize("value", [0, 512, 2**31, True, "16MiB", 1.5])
+def test_a_bad_max_response_bytes_names_the_field(value: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        BackendSpec.from_dict({"name": "s", "type": "stdio", "command": "x", "maxResponseBytes": value})
+    assert [problem.field for problem in caught.value.problems] == ["maxResponseBytes"]
 
 
 def test_params_for_read_the_bearer_token_at_connect_time(tmp_path: Path) -> None:

@@ -229,6 +229,29 @@ def test_a_dropped_session_is_published_then_reconnected_at_once() -> None:
     assert effects[-1] == Connect(2)
 
 
+def test_the_reason_is_carried_through_the_reconnect_and_cleared_once_healthy() -> None:
+    """Issue 9 #21: a reconnecting backend's status can still say why it had to reconnect."""
+    lc = connected()
+    gone = Failure(FailureKind.SESSION_LOST, "the stdio server process exited with code 3\nmore detail")
+    lc, effects = run(lc, SessionLost(lc.attempt, gone))
+    reasons = {e.event.new_state: e.event.reason for e in effects if isinstance(e, Publish)}
+    assert reasons == {
+        State.FAILED: "the stdio server process exited with code 3",
+        State.STARTING: reasons[State.FAILED],
+    }
+    assert lc.reason == "the stdio server process exited with code 3"
+    lc, effects = run(lc, ConnectSucceeded(lc.attempt, ("echo",)))
+    (event,) = [e.event for e in effects if isinstance(e, Publish)]
+    assert event.reason == ""
+    assert lc.reason == ""
+
+
+def test_the_reason_is_short() -> None:
+    lc, _ = fail(started(), Failure(FailureKind.PROTOCOL, "x" * 1000))
+    assert len(lc.reason) == 160
+    assert lc.reason.endswith("...")
+
+
 def test_probes_never_overlap_and_report_latency() -> None:
     lc = connected()
     lc, effects = run(lc, ProbeRequested())

@@ -8,7 +8,7 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.failures import MAX_REASON, Failure, FailureKind, short_reason
 from vmcp_actors.backend.lifecycle import transition
 from vmcp_actors.backend.lifecycle_messages import (
     AdoptSession,
@@ -297,6 +297,21 @@ def test_random_event_sequences_keep_the_invariants(
                 published_state = effect.event.new_state
         assert published_state is lc.state
         _check_effects_are_well_formed(effects)
+        _check_reason(lc, effects)
+
+
+def _check_reason(lc: Lifecycle, effects: tuple[Effect, ...]) -> None:
+    """Issue 9 #21: why a backend is not healthy is always at hand, short, and only when it is not."""
+    healthy = lc.state.active and lc.health is Health.HEALTHY
+    assert len(lc.reason) <= MAX_REASON
+    if healthy or lc.state.stopped or lc.last_error is None:
+        assert lc.reason == ""
+    else:
+        assert lc.reason == short_reason(lc.last_error)
+        assert lc.reason
+    published = [e.event for e in effects if isinstance(e, Publish)]
+    if published:
+        assert published[-1].reason == lc.reason  # the last event of a step says where it ended
 
 
 def _check_effects_are_well_formed(effects: tuple[Effect, ...]) -> None:

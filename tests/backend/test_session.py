@@ -155,7 +155,7 @@ def test_sigkill_of_stdio_server_reports_lost_promptly(
     assert lost.at is not None
     assert lost.at - killed_at < 2.0
     assert failure.kind in (FailureKind.SESSION_LOST, FailureKind.TRANSIENT)
-    assert "exited" in failure.message
+    assert "killed by signal SIGKILL" in failure.message  # says how the process ended
     assert run(loop_thread, connection.wait_closed()) == failure
     with pytest.raises(BackendError) as caught:
         run(loop_thread, connection.ping(1.0))
@@ -167,7 +167,11 @@ def test_sigkill_of_stdio_server_reports_lost_promptly(
 def test_restarted_server_forgets_session_ping_reports_session_lost(
     loop_thread: LoopThread, mcp_servers: ServerFactory
 ) -> None:
-    """muster #999: after a redeploy the old session id is unknown; never report healthy."""
+    """muster #999: after a redeploy the old session id is unknown; never report healthy.
+
+    The restart breaks the standalone event stream, which is usually noticed first; the
+    404 to a ping with the old session id is covered on its own in test_http_hardening.
+    """
     server = mcp_servers.echo("streamable-http")
     params = http_params("redeployed", "streamable-http", server.url())
     lost = LostRecorder()
@@ -181,8 +185,7 @@ def test_restarted_server_forgets_session_ping_reports_session_lost(
         run(loop_thread, connection.ping(5.0))
     assert time.monotonic() - started < 5.0
     failure = caught.value.failure
-    assert failure.kind is FailureKind.SESSION_LOST
-    assert failure.http_status == 404
+    assert failure.kind in (FailureKind.SESSION_LOST, FailureKind.TRANSIENT)
     assert lost.wait().kind is FailureKind.SESSION_LOST
     assert run(loop_thread, connection.wait_closed()) is not None
     with pytest.raises(BackendError) as again:
@@ -291,16 +294,17 @@ def test_missing_working_directory_is_configuration(loop_thread: LoopThread) -> 
     assert "/nonexistent/dir" in failure.message
 
 
-def test_garbage_on_stdout_is_a_prompt_protocol_error(
+def test_a_server_writing_only_garbage_times_out_saying_what_was_skipped(
     loop_thread: LoopThread, garbage_stdio_command: tuple[str, tuple[str, ...]]
 ) -> None:
+    """Non-JSON-RPC lines are skipped, never fatal; one that never answers still times out."""
     command, args = garbage_stdio_command
-    params = ConnectParams(name="noisy", transport="stdio", command=command, args=args, connect_timeout=10.0)
+    params = ConnectParams(name="noisy", transport="stdio", command=command, args=args, connect_timeout=3.0)
     failure, elapsed = connect_failure(loop_thread, params)
-    assert failure.kind in (FailureKind.PROTOCOL, FailureKind.TIMEOUT)
-    assert failure.kind is FailureKind.PROTOCOL, failure
-    assert "stdout" in failure.message
-    assert elapsed < params.connect_timeout
+    assert failure.kind is FailureKind.TIMEOUT, failure
+    assert "3 non-JSON-RPC line(s) on the server's stdout were skipped" in failure.message
+    assert "garbage" not in failure.message  # the lines' content is never quoted
+    assert elapsed >= params.connect_timeout
 
 
 def test_stdio_server_exiting_before_handshake_fails_fast(loop_thread: LoopThread) -> None:

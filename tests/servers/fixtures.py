@@ -32,6 +32,8 @@ SERVERS_DIR = Path(__file__).resolve().parent
 ECHO_SERVER = SERVERS_DIR / "echo_server.py"
 FAULT_SERVER = SERVERS_DIR / "fault_server.py"
 GARBAGE_STDIO = SERVERS_DIR / "garbage_stdio.py"
+STUBBORN_STDIO = SERVERS_DIR / "stubborn_stdio.py"
+TRICKY_HTTP = SERVERS_DIR / "tricky_http.py"
 
 READY_TIMEOUT = bound(60.0)
 """Generous: importing the SDK takes ~1 s, much more on a loaded 2-core CI machine."""
@@ -165,6 +167,10 @@ class ServerFactory:
     def fault(self, mode: str, *extra: str) -> RunningServer:
         """A fault server: ``hang``, ``status`` (with ``--status N``) or ``auth``."""
         return self.start(FAULT_SERVER, "--mode", mode, *extra)
+
+    def tricky(self, mode: str, *extra: str) -> RunningServer:
+        """The echo server over streamable HTTP behind a ``tricky_http`` mode (see there)."""
+        return self.start(TRICKY_HTTP, "--mode", mode, *extra)
 
     def close(self) -> None:
         """Kill and reap every server this factory started."""

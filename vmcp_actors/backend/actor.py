@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import random
+import time
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Final, assert_never
@@ -39,6 +40,7 @@ from vmcp_actors.backend.io_reports import (
     IoReport,
     PingDone,
     SessionDropped,
+    SessionWarning,
     failed_future,
     outcome_of,
     scrubbed,
@@ -85,7 +87,7 @@ from vmcp_actors.backend.messages import (
     Subscribe,
     UpdateBackend,
 )
-from vmcp_actors.backend.session import McpConnection
+from vmcp_actors.backend.session import DEFAULT_CLOSE_TIMEOUT, McpConnection
 from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.secret_values import SecretRedactor
@@ -132,8 +134,6 @@ class BackendActor(GuardedActor):
         self._lc = initial or Lifecycle(name=spec.name, remote=spec.remote)
         # A backend's own text (a JSON-RPC error, a 401 body) may echo the secrets it was sent.
         self._redactor = SecretRedactor.from_specs([spec])
-        # A backend's own text (a JSON-RPC error, a 401 body) may echo the secrets it was sent.
-        self._redactor = SecretRedactor.from_specs([spec])
         self._seq = 0
         self._connecting: dict[int, ConnectTask] = {}
         self._arrived: dict[int, McpConnection] = {}  # connected, not yet adopted or discarded
@@ -141,6 +141,8 @@ class BackendActor(GuardedActor):
         self._closing: set[int] = set()
         self._probe_waiters: list[tuple[Mailbox | None, int]] = []
         self._stop_waiters: list[concurrent.futures.Future[None]] = []
+        self._stop_deadline: float | None = None
+        self._warnings: dict[int, tuple[str, ...]] = {}
         self._credentials = CredentialsWatch()
         self.cell = cell or SnapshotCell(snapshot_of(spec, self._lc))
         self.cell.value = snapshot_of(spec, self._lc)
@@ -172,7 +174,7 @@ class BackendActor(GuardedActor):
                 self._feed(message)
             case CredentialsCheckDue():
                 self._check_credentials(message)
-            case ConnectDone() | CloseDone() | SessionDropped() | PingDone():
+            case ConnectDone() | CloseDone() | SessionDropped() | SessionWarning() | PingDone():
                 self._io_report(message)
             case _:
                 assert_never(message)
@@ -184,6 +186,8 @@ class BackendActor(GuardedActor):
             case StopBackend():
                 if message.done is not None:
                     self._stop_waiters.append(message.done)
+                if message.deadline is not None:
+                    self._stop_deadline = min(message.deadline, self._stop_deadline or message.deadline)
                 self._feed(Stop())
             case RestartBackend():
                 self._feed(Restart())
@@ -206,6 +210,8 @@ class BackendActor(GuardedActor):
                 self._feed(Closed(message.attempt))
             case SessionDropped():
                 self._feed(SessionLost(message.attempt, scrubbed(message.failure, self._redactor)))
+            case SessionWarning():
+                self._warn(message)
             case PingDone():
                 self._ping_done(message)
             case _:
@@ -217,9 +223,11 @@ class BackendActor(GuardedActor):
         self._lc, effects = transition(self._lc, event, now, self._policy)
         # The snapshot goes out before the effects, so an event's subscriber who reads
         # the cell sees at least the state the event announces.
-        self.cell.value = snapshot_of(self._spec, self._lc)
+        self._refresh_snapshot()
         for effect in effects:
             self._perform(effect)
+        if self._lc.state.stopped:
+            self._stop_deadline = None
         self._credentials, first_check = self._credentials.follow(
             self._lc.state is State.AUTH_REQUIRED, lambda: credentials_fingerprint(self._spec)
         )
@@ -260,15 +268,29 @@ class BackendActor(GuardedActor):
 
     # ------------------------------------------------------------------ connect / close
 
+    def _refresh_snapshot(self) -> None:
+        self.cell.value = snapshot_of(self._spec, self._lc, self._warnings.get(self._lc.attempt, ()))
+
+    def _warn(self, message: SessionWarning) -> None:
+        """Show a warning about the current attempt's server (the connection logged it)."""
+        known = self._warnings.get(message.attempt, ())
+        if message.attempt < self._lc.attempt or message.text in known:
+            return
+        self._warnings = {message.attempt: (*known, message.text)}
+        self._refresh_snapshot()
+
     def _connect(self, attempt: int) -> None:
         me = self.actor_ref
 
         def on_lost(failure: Failure) -> None:
             tell_quietly(me, SessionDropped(attempt, failure))
 
+        def on_warning(text: str) -> None:
+            tell_quietly(me, SessionWarning(attempt, text))
+
         task = ConnectTask()
         try:
-            future = self._io.submit(task.run(params_for(self._spec), on_lost))
+            future = self._io.submit(task.run(params_for(self._spec), on_lost, on_warning))
         except BackendError as exc:
             future = failed_future(exc)
         except LoopThreadStoppedError as exc:
@@ -319,8 +341,11 @@ class BackendActor(GuardedActor):
 
     def _close_connection(self, attempt: int, connection: McpConnection, *, report: bool = True) -> None:
         me = self.actor_ref
+        timeout = DEFAULT_CLOSE_TIMEOUT
+        if self._stop_deadline is not None:
+            timeout = min(timeout, max(self._stop_deadline - time.monotonic(), 0.0))
         try:
-            future = self._io.submit(connection.close())
+            future = self._io.submit(connection.close(timeout))
         except LoopThreadStoppedError:
             if report:
                 tell_quietly(me, CloseDone(attempt))

@@ -7,6 +7,14 @@ exception tree (``ExceptionGroup`` members, ``__cause__`` and ``__context__``) a
 from exception classes, HTTP status codes and JSON-RPC error codes only, through one
 ordered table of rules (:data:`_RULES`).
 
+A JSON-RPC error code alone does not say who failed: the SDK raises its own conditions
+(connection closed, -32000; request timed out, -32001) as the same ``MCPError`` a server's
+own error response becomes, with codes servers use for their own errors too.  So an
+``MCPError`` here means the SDK's condition; the I/O layer, which sees what really came
+from the server, reports a server's error response as
+:class:`~vmcp_actors.backend.failures.PeerErrorResponse` (:func:`error_response_of` gives
+it the code and message to check).
+
 It knows the exception types of the official MCP SDK (``mcp.shared.exceptions.MCPError``),
 of its HTTP client (``httpx2``) and of anyio, because those are what the transports raise;
 that is why it lives apart from the pure failure vocabulary in
@@ -34,12 +42,14 @@ from vmcp_actors.backend.failures import (
     Failure,
     FailureKind,
     HttpStatusError,
+    PeerErrorResponse,
+    ResponseTooLargeError,
     describe_exception,
     redact_url,
     truncate,
 )
 
-__all__ = ["classify", "is_connection_closed"]
+__all__ = ["classify", "error_response_of", "is_connection_closed"]
 
 _MAX_NODES = 256
 
@@ -91,6 +101,13 @@ def is_connection_closed(exc: BaseException) -> bool:
     return isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream)
 
 
+def error_response_of(exc: BaseException) -> tuple[int, str] | None:
+    """``(code, message)`` if ``exc`` is the SDK's exception for a JSON-RPC error, else ``None``."""
+    if isinstance(exc, MCPError):
+        return exc.code, exc.message
+    return None
+
+
 def _walk(root: BaseException) -> Iterator[BaseException]:
     """Breadth-first over an exception tree: groups, ``__cause__``, implicit ``__context__``.
 
@@ -135,7 +152,14 @@ def _backend_error(exc: BackendError) -> _Ranked:
 
 
 def _recorded_status(exc: HttpStatusError) -> _Ranked:
-    return _RANK_HTTP, _from_status(exc.status, str(exc), exc.www_authenticate, session_id_sent=exc.session_id_sent)
+    failure = _from_status(
+        exc.status,
+        str(exc),
+        exc.www_authenticate,
+        session_id_sent=exc.session_id_sent,
+        unknown_session=exc.unknown_session,
+    )
+    return _RANK_HTTP, failure
 
 
 def _httpx_status(exc: httpx2.HTTPStatusError) -> _Ranked:
@@ -187,7 +211,16 @@ def _timeout(exc: BaseException) -> _Ranked:
     return _RANK_TIMEOUT, Failure(FailureKind.TIMEOUT, f"timed out: {describe_exception(exc)}")
 
 
+def _too_large(exc: ResponseTooLargeError) -> _Ranked:
+    return _RANK_PROTOCOL_VIOLATION, Failure(FailureKind.PROTOCOL, f"server sent {exc}")
+
+
+def _peer_error(exc: PeerErrorResponse) -> _Ranked:
+    return _RANK_PROTOCOL, Failure(FailureKind.PROTOCOL, str(exc))
+
+
 def _mcp_error(exc: MCPError) -> _Ranked:
+    """The SDK's own conditions by their sentinel codes; a server's errors come as PeerErrorResponse."""
     code = exc.code
     text = truncate(exc.message)
     if code == mcp_types.REQUEST_TIMEOUT:
@@ -230,6 +263,8 @@ _RULES: Final[tuple[_Rule, ...]] = (
     ((ssl.SSLCertVerificationError, ssl.CertificateError), _tls_verification),
     ((ssl.SSLError,), _tls),
     ((CommandLaunchError,), _launch),
+    ((ResponseTooLargeError,), _too_large),
+    ((PeerErrorResponse,), _peer_error),
     ((httpx2.UnsupportedProtocol, httpx2.InvalidURL, httpx2.TooManyRedirects), _invalid_url),
     (_CONFIG_OS_ERRORS, _config_os_error),
     ((pydantic.ValidationError, json.JSONDecodeError), _invalid_message),
@@ -243,12 +278,23 @@ _RULES: Final[tuple[_Rule, ...]] = (
 )
 
 
-def _from_status(status: int, description: str, www_authenticate: str | None, *, session_id_sent: bool) -> Failure:
-    """Decide by HTTP status code; see :class:`FailureKind` for the meaning of each kind."""
+def _from_status(
+    status: int,
+    description: str,
+    www_authenticate: str | None,
+    *,
+    session_id_sent: bool,
+    unknown_session: bool = False,
+) -> Failure:
+    """Decide by HTTP status code; see :class:`FailureKind` for the meaning of each kind.
+
+    An unknown session is 404 on a request that carried a session id, or 400 with a body
+    about the session (how servers on the TypeScript SDK say it).
+    """
     challenge = parse_www_authenticate(www_authenticate)
     if status == 401:
         return Failure(FailureKind.AUTH_REQUIRED, f"authentication required: {description}", status, challenge)
-    if status == 404 and session_id_sent:
+    if session_id_sent and (status == 404 or (status == 400 and unknown_session)):
         return Failure(
             FailureKind.SESSION_LOST,
             f"server no longer knows the MCP session (it restarted or expired it): {description}",

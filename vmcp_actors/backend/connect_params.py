@@ -17,9 +17,14 @@ from vmcp_actors.backend.failures import BackendError, Failure, FailureKind, red
 from vmcp_actors.config.backend_spec import DEFAULT_REMOTE_TIMEOUT, BackendSpec
 from vmcp_actors.errors import ValidationError
 
-__all__ = ["ConnectParams", "ServerInfo", "TransportKind", "params_for"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ConnectParams", "ServerInfo", "TransportKind", "params_for"]
 
 TransportKind = Literal["stdio", "streamable-http", "sse"]
+
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+"""Largest message a backend may send (one HTTP response body, one stdio line, one SSE
+event): far above any real ``tools/list``, far below what would hurt the host.  A server
+answering ``initialize`` with 2 GB once drove this process to 1.86 GB of RSS."""
 
 
 def _freeze_pairs(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
@@ -47,6 +52,9 @@ class ConnectParams:
     A stdio server gets the SDK's minimal inherited environment (``HOME``, ``LOGNAME``,
     ``PATH``, ``SHELL``, ``TERM``, ``USER``) plus ``env``, not our whole environment, so
     our own secrets do not leak into every child.  Its stderr is inherited.
+
+    ``max_response_bytes`` bounds every message the server sends (HTTP body, stdio
+    line, SSE event); a larger one fails the connection with an error naming the limit.
     """
 
     name: str
@@ -58,6 +66,7 @@ class ConnectParams:
     url: str | None = None
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_freeze_pairs)
     connect_timeout: float = DEFAULT_REMOTE_TIMEOUT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __attrs_post_init__(self) -> None:
         if self.transport not in ("stdio", "streamable-http", "sse"):
@@ -68,6 +77,10 @@ class ConnectParams:
             raise ValueError(f"url: required for the {self.transport} transport")
         if not (self.connect_timeout > 0 and math.isfinite(self.connect_timeout)):
             raise ValueError("connect_timeout: must be a positive number of seconds")
+        if isinstance(self.max_response_bytes, bool) or not (
+            isinstance(self.max_response_bytes, int) and self.max_response_bytes > 0
+        ):
+            raise ValueError("max_response_bytes: must be a positive number of bytes")
 
     @property
     def is_remote(self) -> bool:
@@ -81,7 +94,7 @@ class ConnectParams:
         return (
             f"ConnectParams(name={self.name!r}, transport={self.transport!r}, command={self.command!r}, "
             f"args={self.args!r}, env={{{env}}}, cwd={self.cwd!r}, url={url!r}, headers={{{headers}}}, "
-            f"connect_timeout={self.connect_timeout!r})"
+            f"connect_timeout={self.connect_timeout!r}, max_response_bytes={self.max_response_bytes!r})"
         )
 
     __str__ = __repr__
@@ -117,6 +130,7 @@ def params_for(spec: BackendSpec) -> ConnectParams:
             url=spec.url,
             headers=tuple(headers.items()),
             connect_timeout=spec.connect_timeout,
+            max_response_bytes=spec.max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
         )
     except (ValidationError, ValueError) as exc:
         raise BackendError(Failure(FailureKind.CONFIGURATION, str(exc))) from None

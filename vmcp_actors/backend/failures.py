@@ -26,13 +26,20 @@ __all__ = [
     "Failure",
     "FailureKind",
     "HttpStatusError",
+    "PeerErrorResponse",
+    "ResponseTooLargeError",
     "describe_exception",
+    "format_bytes",
     "redact_url",
+    "short_reason",
     "truncate",
 ]
 
 MAX_DETAIL = 200
 """Longest exception detail quoted in a failure message: a peer's text is not trusted."""
+
+MAX_REASON = 160
+"""Longest :func:`short_reason`: what a status line or ``discoveredBackends[].message`` shows."""
 
 
 class FailureKind(enum.Enum):
@@ -98,7 +105,9 @@ class HttpStatusError(Exception):
     found" when the body says so), losing the status and the ``WWW-Authenticate`` header.
     The connection's HTTP client records them with a response hook and raises this.
     ``session_id_sent`` tells a forgotten session (404 on a request that carried an
-    ``Mcp-Session-Id``) apart from a wrong URL (404 without one).
+    ``Mcp-Session-Id``) apart from a wrong URL (404 without one).  ``unknown_session``
+    says the (small) error body talks about the session: servers built on the TypeScript
+    SDK answer an unknown session id with 400 and such a body, not 404.
     """
 
     def __init__(
@@ -110,6 +119,7 @@ class HttpStatusError(Exception):
         url: str = "",
         www_authenticate: str | None = None,
         session_id_sent: bool = False,
+        unknown_session: bool = False,
     ) -> None:
         self.status = status
         self.reason = reason
@@ -117,6 +127,7 @@ class HttpStatusError(Exception):
         self.url = redact_url(url) if url else ""
         self.www_authenticate = www_authenticate
         self.session_id_sent = session_id_sent
+        self.unknown_session = unknown_session
         where = f" for {method} {self.url}".rstrip() if (method or self.url) else ""
         super().__init__(f"HTTP {status}{(' ' + reason) if reason else ''}{where}")
 
@@ -137,6 +148,30 @@ class CommandLaunchError(Exception):
         self.__cause__ = cause
 
 
+class PeerErrorResponse(Exception):
+    """A JSON-RPC error response the server itself sent, whatever its code.
+
+    The SDK raises its own conditions (connection closed: -32000, request timed out:
+    -32001) as the same exception type with the same codes a server may legitimately
+    use for its own errors ("implementation-defined server errors", -32000 to -32099).
+    So a code alone says nothing about who failed; the I/O layer records which error
+    responses really arrived from the server and reports those as this type.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"server returned JSON-RPC error {code}: {truncate(message)}")
+
+
+class ResponseTooLargeError(Exception):
+    """A server's message exceeded the size limit; the connection refuses to buffer it."""
+
+    def __init__(self, limit: int, what: str = "a response") -> None:
+        self.limit = limit
+        super().__init__(f"{what} larger than the {format_bytes(limit)} limit (maxResponseBytes={limit})")
+
+
 def describe_exception(exc: BaseException) -> str:
     """``TypeName: first line of the message``, truncated; the message may not be trusted."""
     if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, TimeoutError):
@@ -151,6 +186,26 @@ def describe_exception(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-def truncate(text: str) -> str:
-    """``text`` cut to :data:`MAX_DETAIL` characters, marked with ``...`` when cut."""
-    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
+def truncate(text: str, limit: int = MAX_DETAIL) -> str:
+    """``text`` cut to ``limit`` characters, marked with ``...`` when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short_reason(failure: Failure | None) -> str:
+    """One line of at most :data:`MAX_REASON` characters saying why a backend is not healthy.
+
+    Failure messages are built from fixed text and redacted details, so this is safe to
+    publish (status messages, events).  Empty for ``None``.
+    """
+    if failure is None:
+        return ""
+    lines = failure.message.splitlines()
+    return truncate(lines[0] if lines else failure.kind.value, MAX_REASON)
+
+
+def format_bytes(count: int) -> str:
+    """``16 MiB``, ``512 KiB`` or ``100 bytes``: sizes as people configure them."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size and count % size == 0:
+            return f"{count // size} {unit}"
+    return f"{count} bytes"

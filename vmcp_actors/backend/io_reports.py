@@ -30,6 +30,7 @@ __all__ = [
     "IoReport",
     "PingDone",
     "SessionDropped",
+    "SessionWarning",
     "failed_future",
     "outcome_of",
 ]
@@ -59,6 +60,14 @@ class SessionDropped:
 
 
 @attrs.frozen
+class SessionWarning:
+    """The server of ``attempt`` does something wrong that does not fail it (``text`` says what)."""
+
+    attempt: int
+    text: str
+
+
+@attrs.frozen
 class PingDone:
     """The ping on the session of ``attempt`` finished (``future`` holds the latency or the error)."""
 
@@ -66,7 +75,7 @@ class PingDone:
     future: concurrent.futures.Future[float] = attrs.field(eq=False)
 
 
-IoReport = ConnectDone | CloseDone | SessionDropped | PingDone
+IoReport = ConnectDone | CloseDone | SessionDropped | SessionWarning | PingDone
 
 
 class ConnectTask:
@@ -82,10 +91,12 @@ class ConnectTask:
         self.future: concurrent.futures.Future[McpConnection] | None = None
         self._task: asyncio.Task[McpConnection] | None = None
 
-    async def run(self, params: ConnectParams, on_lost: Callable[[Failure], None]) -> McpConnection:
+    async def run(
+        self, params: ConnectParams, on_lost: Callable[[Failure], None], on_warning: Callable[[str], None]
+    ) -> McpConnection:
         """The coroutine to submit to the loop: :func:`~vmcp_actors.backend.session.connect`."""
         self._task = asyncio.current_task()
-        return await connect(params, on_lost=on_lost)
+        return await connect(params, on_lost=on_lost, on_warning=on_warning)
 
     def done(self) -> bool:
         """Whether the connect has finished (its outcome is on its way to the actor)."""

@@ -171,6 +171,7 @@ def _move(
         health=health,
         error=error.message if error else "",
         at=now.wall,
+        reason=new.reason,
     )
     return new, (Publish(event),)
 

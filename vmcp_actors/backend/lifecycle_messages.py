@@ -263,7 +263,14 @@ class AuthRequired:
 
 @attrs.frozen
 class LifecycleEvent:
-    """A state or health change, as subscribers see it."""
+    """A state or health change, as subscribers see it.
+
+    ``error`` is the full message of the failure that caused this change (empty if none
+    did); ``reason`` is why the backend is not healthy as of this change, one short
+    redacted line (:func:`~vmcp_actors.backend.failures.short_reason` of the last
+    failure), kept while it reconnects, cleared once a session is open again.  It is
+    what a status message shows.
+    """
 
     name: str
     old_state: State
@@ -272,6 +279,7 @@ class LifecycleEvent:
     health: Health
     error: str
     at: datetime
+    reason: str = ""
 
 
 @attrs.frozen

@@ -15,7 +15,7 @@ from typing import Final
 import attrs
 
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.failures import Failure
+from vmcp_actors.backend.failures import Failure, short_reason
 from vmcp_actors.config.health_settings import DEFAULT_HEALTH_CHECK_TIMEOUT
 
 __all__ = [
@@ -142,6 +142,17 @@ class Lifecycle:
     tool_names: tuple[str, ...] = ()
     mcp_revision: str = ""
     auth_failures: int = 0
+
+    @property
+    def reason(self) -> str:
+        """Why the backend is not healthy, one short line; empty while healthy or stopped on request.
+
+        Kept from the last failure through the reconnect that follows it, so a backend
+        that is starting again still says why it had to.
+        """
+        if self.state.stopped or (self.state.active and self.health is Health.HEALTHY):
+            return ""
+        return short_reason(self.last_error)
 
     @property
     def active_state(self) -> State:

@@ -41,9 +41,15 @@ class StartBackend:
 
 @attrs.frozen
 class StopBackend:
-    """Stop; ``done`` (if given) resolves once the backend has reached a stopped state."""
+    """Stop; ``done`` (if given) resolves once the backend has reached a stopped state.
+
+    ``deadline`` (a ``time.monotonic()`` value) is when the caller needs it stopped: a
+    stdio server's shutdown (stdin EOF, SIGTERM, SIGKILL to its whole process group) is
+    fitted into the time left.  Without one it takes about 2 s at most.
+    """
 
     done: concurrent.futures.Future[None] | None = attrs.field(default=None, eq=False)
+    deadline: float | None = None
 
 
 @attrs.frozen

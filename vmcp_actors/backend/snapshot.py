@@ -23,7 +23,10 @@ class BackendSnapshot:
     """What muster's getters answer, as one immutable value (secrets redacted).
 
     ``mcp_revision`` is the MCP protocol version the last session negotiated (empty until
-    a first connect); ``service_data`` is the redacted spec.
+    a first connect); ``service_data`` is the redacted spec.  ``reason`` is why the
+    backend is not healthy, one short redacted line (empty while healthy): what a status
+    message should show.  ``warnings`` are things the current session's server does
+    wrong without failing (e.g. non-JSON-RPC lines on a stdio server's stdout, skipped).
     """
 
     name: str
@@ -43,6 +46,8 @@ class BackendSnapshot:
     attempt: int
     mcp_revision: str
     service_data: dict[str, Any] = attrs.field(eq=False)
+    reason: str = ""
+    warnings: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -55,7 +60,7 @@ class BackendSnapshot:
         return len(self.tool_names)
 
 
-def snapshot_of(spec: BackendSpec, lc: Lifecycle) -> BackendSnapshot:
+def snapshot_of(spec: BackendSpec, lc: Lifecycle, warnings: tuple[str, ...] = ()) -> BackendSnapshot:
     """The snapshot of a backend configured as ``spec`` whose lifecycle is ``lc``."""
     error = lc.last_error
     return BackendSnapshot(
@@ -76,6 +81,8 @@ def snapshot_of(spec: BackendSpec, lc: Lifecycle) -> BackendSnapshot:
         attempt=lc.attempt,
         mcp_revision=lc.mcp_revision,
         service_data=spec.redacted(),
+        reason=lc.reason,
+        warnings=warnings,
     )
 
 

@@ -1,9 +1,13 @@
-"""Opening the SDK transport (stdio, streamable HTTP, SSE) that :class:`ConnectParams` describe.
+"""Opening the transport (stdio, streamable HTTP, SSE) that :class:`ConnectParams` describe.
 
 The transports are async context managers; :func:`open_transport` enters the right one
-on the caller's exit stack, so the owner task of the connection exits it again.  Every
-HTTP client gets the connection's response hook, which is how HTTP statuses the SDK
-swallows are seen (:class:`~vmcp_actors.backend.transport_watch.HttpObserver`).
+on the caller's exit stack, so the owner task of the connection exits it again.  stdio
+is :class:`~vmcp_actors.backend.stdio_transport.StdioServer` (created by the caller, which
+needs its details); the HTTP ones are the SDK's.  Every HTTP client gets the
+connection's response hooks: the body watch (:class:`~vmcp_actors.backend.http_bodies.BodyWatch`,
+size limit and stream ends) first, then the status observer
+(:class:`~vmcp_actors.backend.transport_watch.HttpObserver`), which is how HTTP statuses
+the SDK swallows are seen.
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ from typing import IO, TextIO, cast
 
 import httpx2
 from mcp.client.sse import sse_client
-from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._stream_protocols import ReadStream, WriteStream
 from mcp.shared.message import SessionMessage
 
 from vmcp_actors.backend.connect_params import ConnectParams
-from vmcp_actors.backend.failures import CommandLaunchError
+from vmcp_actors.backend.http_bodies import ACCEPT_ENCODING
+from vmcp_actors.backend.stdio_transport import StdioServer
 
-__all__ = ["SSE_READ_TIMEOUT", "open_transport", "stderr_target"]
+__all__ = ["SSE_READ_TIMEOUT", "ResponseHook", "Streams", "open_transport", "stderr_target"]
 
 SSE_READ_TIMEOUT = 300.0
 """How long an idle event stream may stay silent (SDK default): streams idle legitimately."""
@@ -33,28 +37,26 @@ ResponseHook = Callable[[httpx2.Response], Awaitable[None]]
 Streams = tuple[ReadStream[SessionMessage | Exception], WriteStream[SessionMessage]]
 
 
-async def open_transport(params: ConnectParams, stack: AsyncExitStack, on_response: ResponseHook) -> Streams:
+async def open_transport(
+    params: ConnectParams,
+    stack: AsyncExitStack,
+    on_response: tuple[ResponseHook, ...],
+    stdio: StdioServer | None = None,
+) -> Streams:
     """Start the transport of ``params`` inside ``stack``; return its read and write streams.
 
-    Raises :class:`~vmcp_actors.backend.failures.CommandLaunchError` when a stdio command
-    cannot be started; the transports' own errors propagate for classification.
+    ``stdio`` is the server to run for the stdio transport; ``on_response`` are the
+    HTTP client's response hooks, in order.  Raises
+    :class:`~vmcp_actors.backend.failures.CommandLaunchError` when a stdio command cannot
+    be started; the transports' own errors propagate for classification.
     """
     if params.transport == "stdio":
-        assert params.command is not None  # validated by ConnectParams
-        server = StdioServerParameters(
-            command=params.command,
-            args=list(params.args),
-            env=dict(params.env) or None,
-            cwd=params.cwd,
-        )
-        try:
-            return await stack.enter_async_context(stdio_client(server, errlog=stderr_target(stack)))
-        except (OSError, ValueError) as exc:
-            raise CommandLaunchError(params.command, params.cwd, exc) from exc
+        assert stdio is not None  # the caller creates it: it needs its details
+        return await stack.enter_async_context(stdio.run())
     assert params.url is not None  # validated by ConnectParams
-    headers = dict(params.headers)
+    headers = {"Accept-Encoding": ACCEPT_ENCODING, **dict(params.headers)}
     timeout = params.connect_timeout
-    hooks = {"response": [on_response]}
+    hooks = {"response": list(on_response)}
     if params.transport == "streamable-http":
         client = httpx2.AsyncClient(
             headers=headers,
@@ -62,7 +64,9 @@ async def open_transport(params: ConnectParams, stack: AsyncExitStack, on_respon
             event_hooks=hooks,
         )
         await stack.enter_async_context(client)
-        return await stack.enter_async_context(streamable_http_client(params.url, http_client=client))
+        return await stack.enter_async_context(
+            streamable_http_client(params.url, http_client=client, max_sse_event_size=params.max_response_bytes)
+        )
 
     def client_factory(
         headers: dict[str, str] | None = None,

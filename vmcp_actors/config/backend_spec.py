@@ -51,6 +51,11 @@ DEFAULT_REMOTE_TIMEOUT: Final = DEFAULT_CONNECT_TIMEOUT
 DEFAULT_STDIO_START_TIMEOUT: Final = DEFAULT_CONNECT_TIMEOUT
 #: No sane MCP connect takes longer; a larger value is almost always a unit mistake (ms).
 MAX_TIMEOUT: Final = 3600.0
+#: Bounds of ``maxResponseBytes`` (the largest message a backend may send; unset means
+#: the backend stage's default, 16 MiB): below 1 KiB no ``initialize`` answer fits, above
+#: 1 GiB the limit no longer protects the host.
+MIN_RESPONSE_BYTES: Final = 1 << 10
+MAX_RESPONSE_BYTES: Final = 1 << 30
 #: A backend or vMCP name: what Kubernetes accepts as a resource name, and safe in a path.
 NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 NAME_RULE: Final = "must be 1-253 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
@@ -136,6 +141,7 @@ class BackendSpec:
     description: str = ""
     auth: AuthSpec = attrs.field(factory=AuthSpec, converter=_auth)
     cwd: str | None = None
+    max_response_bytes: int | None = None
 
     # ------------------------------------------------------------------ derived
 
@@ -180,6 +186,19 @@ class BackendSpec:
                     f"{prefix}timeout",
                     f"must be between 0 and {MAX_TIMEOUT:g} seconds, got {self.timeout}",
                     self.timeout,
+                )
+            )
+        if self.max_response_bytes is not None and not (
+            not isinstance(self.max_response_bytes, bool)
+            and isinstance(self.max_response_bytes, int)
+            and MIN_RESPONSE_BYTES <= self.max_response_bytes <= MAX_RESPONSE_BYTES
+        ):
+            found.append(
+                ValidationError(
+                    f"{prefix}maxResponseBytes",
+                    f"must be a number of bytes between {MIN_RESPONSE_BYTES} and {MAX_RESPONSE_BYTES}, "
+                    f"got {show(self.max_response_bytes)}",
+                    self.max_response_bytes,
                 )
             )
         found.extend(self.auth.problems(path))
@@ -229,7 +248,16 @@ class BackendSpec:
             return True
         if not self.auto_start and new.auto_start:
             return True
-        return (self.args, self.env, self.headers, self.timeout, self.tool_prefix, self.auth, self.cwd) != (
+        return (
+            self.args,
+            self.env,
+            self.headers,
+            self.timeout,
+            self.tool_prefix,
+            self.auth,
+            self.cwd,
+            self.max_response_bytes,
+        ) != (
             new.args,
             new.env,
             new.headers,
@@ -237,6 +265,7 @@ class BackendSpec:
             new.tool_prefix,
             new.auth,
             new.cwd,
+            new.max_response_bytes,
         )
 
     # ------------------------------------------------------------------ presentation
@@ -260,6 +289,8 @@ class BackendSpec:
             data["env"] = redact(self.env)
         if self.headers:
             data["headers"] = redact(self.headers)
+        if self.max_response_bytes is not None:
+            data["maxResponseBytes"] = self.max_response_bytes
         if self.auth.configured:
             data["auth"] = {
                 "type": str(self.auth.type),
@@ -309,6 +340,7 @@ _BACKEND_KEYS: Final = (
     "description",
     "cwd",
     "auth",
+    "maxResponseBytes",
 )
 
 
@@ -329,6 +361,13 @@ def _url_of(reader: MappingReader) -> str | None:
             reader.fail("url", "is not a valid URL")
             return None
     return url
+
+
+def _byte_count(value: object) -> int:
+    """An integer number of bytes (its range is a rule, checked with the others)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("maxResponseBytes", f"must be an integer number of bytes, got {show(value)}", None)
+    return value
 
 
 def _auto_start_of(reader: MappingReader) -> bool:
@@ -369,6 +408,7 @@ def parse_backend(data: object, path: str, found: list[ValidationError]) -> tupl
         description=reader.string("description") or "",
         auth=auth,
         cwd=reader.string("cwd"),
+        max_response_bytes=reader.convert("maxResponseBytes", _byte_count, None),
     )
     skip = set(reader.bad)
     if "type" in skip:
