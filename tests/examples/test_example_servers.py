@@ -322,8 +322,9 @@ def test_clock_server_tools(tmp_path: Path) -> None:
             before = time.time()
             now = structured(await session.call_tool("utc_now", {}))
             stamp = datetime.fromisoformat(now)
-            assert stamp.utcoffset() is not None
-            assert stamp.utcoffset().total_seconds() == 0
+            offset = stamp.utcoffset()
+            assert offset is not None
+            assert offset.total_seconds() == 0
             assert before - 1 <= stamp.timestamp() <= time.time() + 1
 
             between = structured(
