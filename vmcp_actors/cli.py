@@ -5,6 +5,7 @@ backends (state, health, tools, failures, next retry) and the phase until SIGINT
 SIGTERM, then stops gracefully -- flushing the final status -- and exits 0.  With no
 ``--config`` it runs the bundled example (real MCP servers shipped in the package, one
 of which fails and recovers on a timer), so a newcomer sees the status move.
+``--metrics-port`` serves the runtime's Prometheus metrics at ``/metrics``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, Literal, TextIO
 
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.actor import BackendSnapshot
@@ -28,6 +29,11 @@ from vmcp_actors.errors import VmcpError
 from vmcp_actors.model.status import Status, encode_status
 from vmcp_actors.reporting.base import FileReporter, Reporter, TeeReporter
 from vmcp_actors.runtime.runtime import Runtime
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from vmcp_actors.metrics.http import MetricsServer
 
 __all__ = ["main", "render_table"]
 
@@ -168,6 +174,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         config, example = _load_config(args.config)
         reporter = _reporter(args.status_file)
         policy = _lifecycle_policy(example)
+        registry = _metrics_registry(args)
+        server = _serve_metrics(registry, args)
     except VmcpError as exc:
         print(f"vmcp-actors: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -181,7 +189,12 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    runtime = Runtime.start(config, reporter, lifecycle_policy=policy)
+    try:
+        runtime = Runtime.start(config, reporter, lifecycle_policy=policy, metrics=registry)
+    except BaseException:
+        if server is not None:
+            server.close()
+        raise
     if example:
         print("vmcp-actors: running the bundled example (see `vmcp-actors run --help`)", file=sys.stderr)
     view = _LiveView(out, interactive=out.isatty() and not args.debug)
@@ -197,11 +210,37 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if server is not None:
+                server.close()
     view.show(runtime)
     final = runtime.status()
     if final is not None:
         print("vmcp-actors: final status " + json.dumps(encode_status(final), sort_keys=True), file=sys.stderr)
     return EXIT_OK
+
+
+def _metrics_registry(args: argparse.Namespace) -> CollectorRegistry | Literal[False]:
+    """The command's registry: the runtime's metrics plus the process's, when served."""
+    if args.metrics_port is None:
+        return False
+    from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+def _serve_metrics(registry: CollectorRegistry | Literal[False], args: argparse.Namespace) -> MetricsServer | None:
+    """Listen before the runtime starts, so a port in use is a config error, not a crash."""
+    if registry is False:
+        return None
+    from vmcp_actors.metrics.http import serve_metrics
+
+    server = serve_metrics(registry, args.metrics_port, args.metrics_host)
+    print(f"vmcp-actors: metrics at {server.url}", file=sys.stderr, flush=True)
+    return server
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
@@ -222,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="YAML or JSON config (default: the bundled example)")
     run.add_argument("--debug", action="store_true", help="log at DEBUG to stderr instead of drawing the table")
     run.add_argument("--status-file", help="also write the status JSON (CRD shape) to this file, atomically")
+    run.add_argument(
+        "--metrics-port", type=int, metavar="N", help="serve Prometheus metrics at http://HOST:N/metrics (0: any port)"
+    )
+    run.add_argument("--metrics-host", default="127.0.0.1", help="address to serve metrics on (default: 127.0.0.1)")
     run.set_defaults(handler=cmd_run)
     validate = commands.add_parser("validate", help="check a config file and print its errors")
     validate.add_argument("file")

@@ -19,7 +19,7 @@ one backend never overlap.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -47,6 +47,7 @@ __all__ = [
     "AddBackend",
     "BackendGaveUp",
     "HealthActor",
+    "ProbeObserved",
     "Refresh",
     "RemoveBackend",
     "StatusCell",
@@ -122,6 +123,17 @@ class Refresh:
 
 
 @attrs.frozen
+class ProbeObserved:
+    """A probe's outcome and how long the monitor waited for it, told to observers (metrics).
+
+    ``seconds`` is ``None`` for a probe that did not run (``outcome.skipped``).
+    """
+
+    outcome: ProbeOutcome
+    seconds: float | None
+
+
+@attrs.frozen
 class BuildFinalStatus:
     """Answered (via ``ask``) with the status built now, which is also reported."""
 
@@ -187,8 +199,10 @@ class HealthActor(GuardedActor):
         cell: StatusCell | None = None,
         states: Mapping[str, BackendHealthState] | None = None,
         on_crash: CrashHandler | None = None,
+        observers: Sequence[Mailbox] = (),
     ) -> None:
         super().__init__("health monitor", on_crash)
+        self._observers = tuple(observers)
         self._reporter = reporter
         self._scheduler = scheduler
         self._config = config or HealthConfig()
@@ -332,6 +346,11 @@ class HealthActor(GuardedActor):
             return
         self._tracked[outcome.name] = attrs.evolve(tracked, probing=False)
         clock = self._scheduler.clock
+        if self._observers:
+            started = tracked.probe_started
+            waited = None if outcome.skipped or started is None else max(clock.monotonic() - started, 0.0)
+            for observer in self._observers:
+                tell_quietly(observer, ProbeObserved(outcome, waited))
         self.states[outcome.name] = apply_probe(
             self.states.get(outcome.name),
             probe_result(outcome),

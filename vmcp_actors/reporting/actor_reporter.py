@@ -29,6 +29,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any, Final
@@ -43,7 +44,7 @@ from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, Shu
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.base import OnceShutdown, Reporter, Shutdown
 
-__all__ = ["DEFAULT_RETRY_BACKOFF", "ActorReporter", "ReporterStats"]
+__all__ = ["DEFAULT_RETRY_BACKOFF", "ActorReporter", "ReporterEvent", "ReporterObserver", "ReporterStats"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,25 @@ class ReporterStats:
     failed_attempts: int = 0
     pending: bool = False
     last_error: str = ""
+
+
+@attrs.frozen
+class ReporterEvent:
+    """What became of statuses the reporter took, as an observer (metrics) is told.
+
+    ``outcome`` is ``written``, ``failed`` (both with ``seconds``, the sink call's real
+    duration), ``skipped_unchanged``, ``coalesced`` (``count`` statuses replaced by a
+    newer one before they were written) or ``throttled`` (the sink's rate limit deferred
+    a write).  Emitted on the reporter's actor thread: an observer must only hand the
+    event on, never block.
+    """
+
+    outcome: str
+    count: int = 1
+    seconds: float | None = None
+
+
+ReporterObserver = Callable[[ReporterEvent], None]
 
 
 # --------------------------------------------------------------------------- messages
@@ -136,6 +156,15 @@ class _ReporterActor(GuardedActor):
         self._last_error = inherited.last_error
         self._last_written = owner._last_written_view
 
+    def _emit(self, outcome: str, count: int = 1, seconds: float | None = None) -> None:
+        observer = self._owner.observer
+        if observer is None:
+            return
+        try:
+            observer(ReporterEvent(outcome, count, seconds))
+        except Exception:
+            log.exception("status reporter observer failed on %s", outcome)
+
     def handle(self, message: Any) -> None:
         try:
             self._handle(message)
@@ -189,8 +218,12 @@ class _ReporterActor(GuardedActor):
         except IndexError:
             return
         self._taken += 1
+        overwritten = self._owner.overwritten_since_asked()
+        if overwritten > 0:
+            self._emit("coalesced", overwritten)
         if self._pending is not None:
             self._replaced += 1
+            self._emit("coalesced")
         self._pending = status
 
     def _write_pending(self) -> None:
@@ -207,19 +240,24 @@ class _ReporterActor(GuardedActor):
             self._skipped += 1
             self._pending = None
             self._attempt = 0
+            self._emit("skipped_unchanged")
             self._resolve_flushes()
             return
         wait = self._sink_ready_in()
         if wait > 0:
             # A throttled sink (K8sReporter's rate limiter): wait on a timer, not inside
             # the sink, so whatever is newest when the token arrives is what is written.
+            self._emit("throttled")
             self._schedule_retry(wait)
             return
+        started = time.perf_counter()
         try:
             self._sink.report_status(status)
         except Exception as exc:  # noqa: BLE001 - every sink failure is retried, never fatal
+            self._emit("failed", seconds=time.perf_counter() - started)
             self._on_write_failed(status, exc)
             return
+        self._emit("written", seconds=time.perf_counter() - started)
         self._written += 1
         self._last_written = status
         self._last_written_at = now
@@ -300,6 +338,8 @@ class ActorReporter:
         written again once this many seconds have passed since that write, so a
         periodic re-assert can repair a status that someone else overwrote.
     :param flush_timeout: what ``shutdown(None)`` waits for the final flush.
+    :param observer: told a :class:`ReporterEvent` for every outcome (metrics); it may
+        also be set later through the ``observer`` attribute.
     """
 
     def __init__(
@@ -311,8 +351,10 @@ class ActorReporter:
         rng: random.Random | None = None,
         resend_unchanged_after: float | None = None,
         flush_timeout: float = DEFAULT_FLUSH_TIMEOUT,
+        observer: ReporterObserver | None = None,
     ) -> None:
         self._sink = sink
+        self.observer = observer
         self._scheduler = scheduler
         self._owned_scheduler: ThreadScheduler | None = None
         self._backoff = backoff
@@ -324,6 +366,10 @@ class ActorReporter:
         self._slot: collections.deque[Status] = collections.deque(maxlen=1)
         self._wake_armed = True
         self._received = 0
+        # Statuses replaced in the slot before the actor took them (sender side), and how
+        # many of those the actor has told the observer about.
+        self._overwritten = 0
+        self._overwritten_emitted = 0
         self._lock = threading.Lock()  # sender side only: closed flag vs. slot writes
         self._closed = False
         self._actor_ref: pykka.ActorRef[Any] | None = None
@@ -359,6 +405,8 @@ class ActorReporter:
             if actor_ref is None:
                 raise ReporterNotStartedError("ActorReporter.report_status called before start()")
             self._received += 1
+            if self._slot:
+                self._overwritten += 1
             self._slot.append(status)
             if not self._wake_armed:
                 return
@@ -369,6 +417,11 @@ class ActorReporter:
                 self._respawn_locked("actor found dead on report")
 
     # ------------------------------------------------------------------ inspection
+
+    @property
+    def sink(self) -> Reporter:
+        """The wrapped sink (what metrics label the writes with)."""
+        return self._sink
 
     def stats(self) -> ReporterStats:
         """A consistent snapshot of the counters (``received`` counts the sender side)."""
@@ -398,6 +451,16 @@ class ActorReporter:
         """Make the actor fail inside pykka (outside our guard), as a bug would."""
         if self._actor_ref is not None:
             self._actor_ref.tell(CrashForTest(error))
+
+    def overwritten_since_asked(self) -> int:
+        """Statuses replaced in the slot (before the actor took them) since the last call.
+
+        Only the actor thread calls it (one actor at a time), so the count it has taken
+        needs no lock; the sender's counter only grows.
+        """
+        overwritten = self._overwritten - self._overwritten_emitted
+        self._overwritten_emitted += overwritten
+        return overwritten
 
     # ------------------------------------------------------------------ internals
 

@@ -8,6 +8,8 @@ start
     2. the I/O loop thread and the timer thread;
     3. the supervisor, which starts the health actor first -- it must be subscribed
        before the first backend event -- and then one actor per backend.
+    The metrics observer (unless ``metrics=False``) starts first and is handed to each
+    piece; it stops last, once the final status write has been counted.
 
 stop (bounded by its timeout, idempotent)
     1. every backend is stopped (sessions closed, processes reaped);
@@ -26,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import pykka
 
@@ -37,6 +39,8 @@ from vmcp_actors.backend.lifecycle import LifecyclePolicy
 from vmcp_actors.config.spec import BackendSpec, RuntimeConfig
 from vmcp_actors.errors import VmcpError
 from vmcp_actors.health.actor import BuildFinalStatus, Refresh, StatusCell
+from vmcp_actors.metrics.observer import MetricsObserver
+from vmcp_actors.metrics.state import RuntimeView
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.base import Reporter, Shutdown
@@ -49,6 +53,9 @@ from vmcp_actors.runtime.supervisor import (
     Supervisor,
     UpdateBackendCommand,
 )
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["Runtime", "RuntimeStoppedError"]
 
@@ -77,8 +84,10 @@ class Runtime:
         supervisor: pykka.ActorRef[Supervisor],
         status_cell: StatusCell,
         board: BackendBoard,
+        metrics: MetricsObserver | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics
         self.reporter = reporter
         self._reporter_shutdown = reporter_shutdown
         self._io = io
@@ -102,6 +111,7 @@ class Runtime:
         lifecycle_policy: LifecyclePolicy | None = None,
         restart_policy: RestartPolicy | None = None,
         on_auth_required: AuthRequiredHook | None = None,
+        metrics: CollectorRegistry | Literal[False] | None = None,
     ) -> Runtime:
         """Start everything and return at once; backends connect in the background.
 
@@ -110,6 +120,10 @@ class Runtime:
         It is wrapped in an :class:`ActorReporter` unless it already is one; the wrapper
         re-sends an unchanged status once per status interval so a status someone else
         overwrote is repaired.
+
+        ``metrics`` is the Prometheus registry the runtime's metrics are defined in; by
+        default a private one, so runtimes in one process never clash (read it from
+        ``runtime.metrics.registry``).  ``False`` runs without metrics.
         """
         config.validate()
         failure = config.failure_handling
@@ -122,7 +136,15 @@ class Runtime:
             if isinstance(reporter, ActorReporter)
             else ActorReporter(reporter, resend_unchanged_after=failure.status_reporting_interval)
         )
-        reporter_shutdown = actor_reporter.start()
+        observer = None if metrics is False else MetricsObserver.start(metrics)
+        if observer is not None:
+            observer.watch_reporter(actor_reporter)
+        try:
+            reporter_shutdown = actor_reporter.start()
+        except BaseException:
+            if observer is not None:
+                observer.stop()
+            raise
         io = LoopThread(name="vmcp-aio")
         owned: ThreadScheduler | None = None
         if scheduler is None:
@@ -145,14 +167,19 @@ class Runtime:
                 lifecycle_policy=lifecycle_policy,
                 restart_policy=restart_policy or RestartPolicy(),
                 on_auth_required=on_auth_required,
+                observers=() if observer is None else (observer,),
             )
         except BaseException:
             io.stop(5.0)
             if owned is not None:
                 owned.stop()
             reporter_shutdown(5.0)
+            if observer is not None:
+                observer.stop()
             raise
-        runtime = cls(config, actor_reporter, reporter_shutdown, io, owned, supervisor, status_cell, board)
+        runtime = cls(config, actor_reporter, reporter_shutdown, io, owned, supervisor, status_cell, board, observer)
+        if observer is not None:
+            observer.bind_state(lambda: RuntimeView(runtime.status(), runtime.snapshots(), actor_reporter.stats()))
         try:
             for spec in config.backends:
                 runtime.add_backend(spec)
@@ -268,6 +295,8 @@ class Runtime:
             if self._owned_scheduler is not None:
                 self._owned_scheduler.stop()
             _join_actor_threads(deadline)
+            if self.metrics is not None:
+                self.metrics.stop(max(left(deadline), 1.0))
         log.info("vmcp-actors runtime stopped")
 
 

@@ -19,14 +19,14 @@ import concurrent.futures
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 import pykka
 
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.actorkit.guard import GuardedActor, tell_quietly
+from vmcp_actors.actorkit.guard import GuardedActor, Mailbox, tell_quietly
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import Scheduler
 from vmcp_actors.backend.actor import (
@@ -54,6 +54,7 @@ from vmcp_actors.health.actor import (
 )
 from vmcp_actors.health.rules import BackendHealthState, HealthConfig
 from vmcp_actors.health.status_builder import BackendView
+from vmcp_actors.metrics.events import BackendRestarted
 from vmcp_actors.reporting.base import Reporter
 
 __all__ = [
@@ -180,8 +181,11 @@ class Supervisor(GuardedActor):
         restart_policy: RestartPolicy = DEFAULT_RESTART_POLICY,
         on_auth_required: AuthRequiredHook | None = None,
         rng: random.Random | None = None,
+        observers: Sequence[Mailbox] = (),
     ) -> None:
         super().__init__("supervisor")
+        # Told every backend event, probe outcome and actor restart (metrics).
+        self._observers = tuple(observers)
         self._io = io
         self._scheduler = scheduler
         self._reporter = reporter
@@ -262,7 +266,7 @@ class Supervisor(GuardedActor):
             scheduler=self._scheduler,
             cell=cell,
             policy=self._lifecycle_policy,
-            subscribers=[self.health_ref],
+            subscribers=[self.health_ref, *self._observers],
             on_auth_required=self._on_auth_required,
             on_crash=crashed,
             rng=random.Random(self._rng.random()),
@@ -394,6 +398,8 @@ class Supervisor(GuardedActor):
         ref = self._spawn(child.spec, child.cell, initial)
         self.children[message.name] = attrs.evolve(child, ref=ref)
         self._tell_health(ReplaceBackendRef(message.name, ref))
+        for observer in self._observers:
+            tell_quietly(observer, BackendRestarted(message.name))
         if old.want_running:
             ref.tell(StartBackend())
         log.info("backend=%s actor restarted", message.name)
@@ -414,6 +420,7 @@ class Supervisor(GuardedActor):
             cell=self._status_cell,
             states=states,
             on_crash=crashed,
+            observers=self._observers,
         )
 
     def _health_crashed(self, message: _HealthCrashed) -> None:

@@ -323,6 +323,9 @@ class K8sReporter:
         in the ``ActorReporter``'s slot.
     :param rng: the source of the conflict backoff's jitter.
     :param environ: the environment :func:`load_api_client` reads, when it is called.
+    :param request_observer: told ``(verb, http_code)`` after every API request (``None``
+        when no HTTP response came back), for metrics; also settable later through the
+        ``request_observer`` attribute.  Called on the writing thread: it must not block.
     """
 
     def __init__(
@@ -340,7 +343,9 @@ class K8sReporter:
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         environ: Mapping[str, str] | None = None,
+        request_observer: Callable[[str, int | None], None] | None = None,
     ) -> None:
+        self.request_observer = request_observer
         self.name = _validate_name("name", name, _DNS1123_SUBDOMAIN, 253, "subdomain")
         self.namespace = _validate_name("namespace", namespace, _DNS1123_LABEL, 63, "label")
         if isinstance(request_timeout, bool) or not isinstance(request_timeout, int | float) or request_timeout <= 0:
@@ -520,14 +525,17 @@ class K8sReporter:
         try:
             result = call()
         except self._api_exception as error:
+            self._observe_request(verb, error.status if isinstance(error.status, int) and error.status > 0 else None)
             self._raise_api_error(verb, error)
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            self._observe_request(verb, None)
             raise KubernetesTransientError(
                 f"cannot reach the Kubernetes API server to {verb} VirtualMCPServer {self.namespace}/{self.name}: "
                 f"{type(error).__name__}: {error}; will be retried",
                 namespace=self.namespace,
                 name=self.name,
             ) from error
+        self._observe_request(verb, 200)  # GET and PUT /status answer 200 on success
         if not isinstance(result, dict):
             raise KubernetesError(
                 f"unexpected response to {verb} VirtualMCPServer {self.namespace}/{self.name}: "
@@ -536,6 +544,15 @@ class K8sReporter:
                 name=self.name,
             )
         return cast(dict[str, Any], result)
+
+    def _observe_request(self, verb: str, code: int | None) -> None:
+        observer = self.request_observer
+        if observer is None:
+            return
+        try:
+            observer(verb, code)
+        except Exception:
+            log.exception("request observer of %r failed", self)
 
     def _raise_api_error(self, verb: str, error: client.ApiException) -> NoReturn:
         code = int(error.status) if isinstance(error.status, int) else None
