@@ -19,7 +19,6 @@ Two kinds of metric live here:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -144,6 +143,24 @@ def _event_metric(name: str) -> Counter | Gauge | Histogram:
     return Gauge(name, documentation, labels, registry=None)
 
 
+def _counter(name: str) -> Counter:
+    metric = _event_metric(name)
+    assert isinstance(metric, Counter)
+    return metric
+
+
+def _histogram(name: str) -> Histogram:
+    metric = _event_metric(name)
+    assert isinstance(metric, Histogram)
+    return metric
+
+
+def _gauge(name: str) -> Gauge:
+    metric = _event_metric(name)
+    assert isinstance(metric, Gauge)
+    return metric
+
+
 class VmcpMetrics:
     """The runtime's metric objects, registered in ``registry`` (a private one by default).
 
@@ -151,6 +168,9 @@ class VmcpMetrics:
     exports the same names from its own registry.  Giving two runtimes the *same*
     registry is refused with a :class:`~vmcp_actors.errors.ValidationError` naming the
     clashing metrics, and nothing is left half-registered.
+
+    Only the :class:`~vmcp_actors.metrics.observer.MetricsObserver` thread updates the
+    event metrics; ``state`` reads the runtime's snapshots when scraped.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -164,44 +184,9 @@ class VmcpMetrics:
         self.kubernetes_requests = _counter("vmcp_kubernetes_requests_total")
         self.tool_calls = _counter("vmcp_tool_calls_total")
         self.tool_call_duration = _histogram("vmcp_tool_call_duration_seconds")
-        leader = _event_metric("vmcp_leader")
-        assert isinstance(leader, Gauge)
-        self.leader = leader
+        self.leader = _gauge("vmcp_leader")
         self.state = StateCollector()
-        self._register(
-            (
-                self.backend_probe_duration,
-                self.backend_probes,
-                self.backend_restarts,
-                self.status_writes,
-                self.status_write_duration,
-                self.status_write_throttled,
-                self.kubernetes_requests,
-                self.tool_calls,
-                self.tool_call_duration,
-                self.leader,
-                self.state,
-            )
-        )
-
-    def _register(self, collectors: Sequence[Collector]) -> None:
-        done: list[Collector] = []
-        try:
-            for collector in collectors:
-                self.registry.register(collector)
-                done.append(collector)
-        except ValueError as error:
-            for collector in done:
-                self.registry.unregister(collector)
-            raise ValidationError(
-                "metrics",
-                f"the registry already holds vmcp metrics ({error}); give each runtime its own registry",
-                None,
-            ) from error
-
-    def unregister(self) -> None:
-        """Take every metric out of the registry (a runtime given a shared registry, stopping)."""
-        for collector in (
+        self._collectors: tuple[Collector, ...] = (
             self.backend_probe_duration,
             self.backend_probes,
             self.backend_restarts,
@@ -213,17 +198,22 @@ class VmcpMetrics:
             self.tool_call_duration,
             self.leader,
             self.state,
-        ):
+        )
+        registered: list[Collector] = []
+        try:
+            for collector in self._collectors:
+                self.registry.register(collector)
+                registered.append(collector)
+        except ValueError as error:
+            for done in registered:
+                self.registry.unregister(done)
+            raise ValidationError(
+                "metrics",
+                f"the registry already holds vmcp metrics ({error}); give each runtime its own registry",
+                None,
+            ) from error
+
+    def unregister(self) -> None:
+        """Take every metric out of the registry, so another runtime may use it."""
+        for collector in self._collectors:
             self.registry.unregister(collector)
-
-
-def _counter(name: str) -> Counter:
-    metric = _event_metric(name)
-    assert isinstance(metric, Counter)
-    return metric
-
-
-def _histogram(name: str) -> Histogram:
-    metric = _event_metric(name)
-    assert isinstance(metric, Histogram)
-    return metric
