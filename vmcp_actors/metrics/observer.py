@@ -1,7 +1,7 @@
 r"""``MetricsObserver``: the one thread that updates the runtime's event metrics.
 
 The actors never touch a metric.  They hand immutable events to this observer -- the
-backend actors publish their :class:`~vmcp_actors.backend.actor.BackendEvent`\\ s to it
+backend actors publish their :class:`~vmcp_actors.backend.actor.BackendEvent`\ s to it
 as to any subscriber, the health actor tells it each
 :class:`~vmcp_actors.health.actor.ProbeObserved`, the supervisor each
 :class:`~vmcp_actors.metrics.events.BackendRestarted`, the reporter each
