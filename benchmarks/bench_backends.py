@@ -26,18 +26,13 @@ from testkit.inbox import Inbox
 from testkit.processes import child_pids
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import ThreadScheduler
-from vmcp_actors.backend.actor import (
-    BackendActor,
-    ProbeBackend,
-    ProbeOutcome,
-    SnapshotCell,
-    StartBackend,
-    StopBackend,
-    snapshot_of,
-)
-from vmcp_actors.backend.lifecycle import Lifecycle, State
-from vmcp_actors.backend.session import ConnectParams, connect
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.backend.actor import BackendActor
+from vmcp_actors.backend.connect_params import ConnectParams
+from vmcp_actors.backend.lifecycle_state import Lifecycle, State
+from vmcp_actors.backend.messages import ProbeBackend, ProbeOutcome, StartBackend, StopBackend
+from vmcp_actors.backend.session import connect
+from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
+from vmcp_actors.config.backend_spec import BackendSpec
 
 ECHO_SERVER = Path(__file__).resolve().parent.parent / "tests" / "servers" / "echo_server.py"
 

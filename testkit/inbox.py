@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from testkit.waits import bound
+
 
 class Inbox:
     """Accepts ``tell`` from any thread; tests wait on a predicate with a deadline."""
@@ -23,7 +25,9 @@ class Inbox:
         with self._changed:
             return [m for m in self.messages if isinstance(m, kind)]
 
-    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float = 15.0, what: str = "") -> None:
+    def wait_for(self, predicate: Callable[[list[Any]], bool], timeout: float | None = None, what: str = "") -> None:
+        """Wait until ``predicate(messages)`` holds; ``timeout`` goes through :func:`testkit.waits.bound`."""
+        limit = bound() if timeout is None else bound(timeout)
         with self._changed:
-            if not self._changed.wait_for(lambda: predicate(self.messages), timeout):
-                raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}: {self.messages!r}")
+            if not self._changed.wait_for(lambda: predicate(self.messages), limit):
+                raise AssertionError(f"timed out after {limit:g} s waiting for {what or predicate}: {self.messages!r}")

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from kubernetes import client
 
-from vmcp_actors.reporting.kubernetes.reporter import GROUP, PLURAL, VERSION
+from vmcp_actors.reporting.kubernetes.mapping import GROUP, PLURAL, VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_DIR = REPO_ROOT / "deploy"

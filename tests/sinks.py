@@ -10,8 +10,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from testkit.waits import bound
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.base import OnceShutdown, Shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Shutdown
 
 
 class SinkError(ConnectionError):
@@ -65,10 +66,16 @@ class ControllableSink:
     def unblock(self) -> None:
         self._open.set()
 
-    def wait_for(self, predicate: Callable[[ControllableSink], bool], timeout: float = 5.0) -> None:
+    def wait_for(self, predicate: Callable[[ControllableSink], bool], timeout: float | None = None) -> None:
+        """Wait until ``predicate`` holds; ``timeout`` (default :func:`testkit.waits.bound`) is scaled by the knob."""
+        limit = bound() if timeout is None else bound(timeout)
         with self._changed:
-            if not self._changed.wait_for(lambda: predicate(self), timeout):
-                raise AssertionError(f"sink never reached the expected state: writes={len(self.writes)}")
+            if not self._changed.wait_for(lambda: predicate(self), limit):
+                last = self.writes[-1] if self.writes else None
+                raise AssertionError(
+                    f"sink never reached the expected state within {limit:g} s: writes={len(self.writes)}, "
+                    f"last={None if last is None else (last.phase.value, last.message)}"
+                )
 
-    def wait_attempts(self, count: int, timeout: float = 5.0) -> None:
+    def wait_attempts(self, count: int, timeout: float | None = None) -> None:
         self.wait_for(lambda sink: sink.attempts >= count, timeout)

@@ -48,7 +48,12 @@ def test_thread_scheduler_fires_and_survives_a_failing_callback() -> None:
         raise RuntimeError("callback bug")
 
     scheduler.call_later(0.0, boom)
-    scheduler.call_later(0.02, lambda: (order.append(2), done.set()))
+
+    def last() -> None:
+        order.append(2)
+        done.set()
+
+    scheduler.call_later(0.02, last)
     scheduler.call_later(0.01, lambda: order.append(1))
     assert done.wait(5)
     assert order == [1, 2]

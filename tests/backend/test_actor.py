@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -13,24 +14,26 @@ import pykka
 import pytest
 
 from testkit.inbox import Inbox
-from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
+from testkit.processes import child_pids
+from tests.servers.fixtures import RunningServer, ServerFactory
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import ManualScheduler, Scheduler, ThreadScheduler
-from vmcp_actors.backend.actor import (
-    BackendActor,
+from vmcp_actors.backend.actor import BackendActor
+from vmcp_actors.backend.failures import Failure, FailureKind
+from vmcp_actors.backend.lifecycle_messages import RetryDue
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy, State
+from vmcp_actors.backend.messages import (
     BackendEvent,
     ProbeBackend,
     ProbeOutcome,
     RestartBackend,
-    SnapshotCell,
     StartBackend,
     StopBackend,
     UpdateBackend,
 )
-from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import LifecyclePolicy, RetryDue, State
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.backend.snapshot import SnapshotCell
+from vmcp_actors.config.backend_spec import BackendSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
@@ -109,13 +112,18 @@ def test_stdio_backend_starts_lists_tools_probes_and_stops(
     backend.tell(StartBackend())
     backend.wait_state(State.RUNNING)
     snapshot = backend.cell.value  # type: ignore[union-attr]
-    assert snapshot.client_ready and snapshot.running
-    assert snapshot.tool_count == 4 and {"echo", "add"} <= set(snapshot.tool_names)
+    assert snapshot.running
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", snapshot.mcp_revision)  # the revision the server agreed to
+    assert snapshot.tool_count == 4
+    assert {"echo", "add"} <= set(snapshot.tool_names)
     assert len(child_pids() - children) == 1
     backend.tell(ProbeBackend(backend.inbox, token=7))
     backend.inbox.wait_for(lambda msgs: any(isinstance(m, ProbeOutcome) for m in msgs))
     (outcome,) = backend.inbox.of_type(ProbeOutcome)
-    assert outcome.ok and outcome.token == 7 and outcome.latency is not None and outcome.latency > 0
+    assert outcome.ok
+    assert outcome.token == 7
+    assert outcome.latency is not None
+    assert outcome.latency > 0
     backend.tell(StopBackend())
     backend.wait_state(State.STOPPED)
     assert backend.states() == [State.STARTING, State.RUNNING, State.STOPPING, State.STOPPED]
@@ -155,7 +163,8 @@ def test_a_killed_stdio_server_is_noticed_and_reconnected(
     os.kill(server_pid, signal.SIGKILL)
     backend.wait_state(State.RUNNING, count=2)
     failed = [e for e in backend.events() if e.change.new_state is State.FAILED]
-    assert failed and failed[0].change.error
+    assert failed
+    assert failed[0].change.error
     assert backend.states()[2:] == [State.FAILED, State.STARTING, State.RUNNING]
     assert server_pid not in child_pids()
 
@@ -172,7 +181,8 @@ def test_a_server_that_never_answers_times_out_and_retries_on_schedule(
     assert snapshot.last_error_kind == FailureKind.TIMEOUT.value
     assert snapshot.next_retry_after is not None
     delay = scheduler.next_due()
-    assert delay is not None and 1.0 <= delay <= 1.1  # the actor scheduled its own retry
+    assert delay is not None
+    assert 1.0 <= delay <= 1.1  # the actor scheduled its own retry
     scheduler.advance(delay)
     backend.wait_state(State.STARTING, count=2)
 
@@ -190,7 +200,8 @@ def test_5xx_failures_go_unreachable_after_three(
         scheduler.advance(scheduler.next_due() or 0.0)
     backend.wait_state(State.UNREACHABLE)
     snapshot = backend.cell.value  # type: ignore[union-attr]
-    assert snapshot.unreachable and snapshot.consecutive_failures == 3
+    assert snapshot.state is State.UNREACHABLE
+    assert snapshot.consecutive_failures == 3
     assert snapshot.http_status == status
     assert snapshot.last_error_kind == FailureKind.TRANSIENT.value
 
@@ -224,9 +235,11 @@ def test_401_calls_the_auth_hook_before_publishing_auth_required(
     assert order == ["hook", "published"]
     ((spec, failure),) = seen
     assert spec.name == "remote"
-    assert failure.http_status == 401 and failure.auth is not None
+    assert failure.http_status == 401
+    assert failure.auth is not None
     assert failure.auth.resource_metadata_url
-    assert scheduler.pending() == 0  # auth_required is never retried by itself
+    # auth_required is retried only slowly (60 s) or when the token changes (re-read every second)
+    assert scheduler.pending() == 2
     assert backend.cell.value.consecutive_failures == 0  # type: ignore[union-attr]
 
 
@@ -242,7 +255,8 @@ def test_a_forgotten_session_is_found_by_a_probe_and_reconnected(
     backend.wait_state(State.CONNECTED, count=2)
     (outcome,) = backend.inbox.of_type(ProbeOutcome)
     assert not outcome.ok
-    assert outcome.failure is not None and outcome.failure.kind in (FailureKind.SESSION_LOST, FailureKind.TRANSIENT)
+    assert outcome.failure is not None
+    assert outcome.failure.kind in (FailureKind.SESSION_LOST, FailureKind.TRANSIENT)
     assert State.FAILED in backend.states()
 
 
@@ -353,6 +367,6 @@ def test_retry_timer_messages_after_stop_are_harmless(
     scheduler.advance(3600)
     backend.tell(RetryDue(1))
     assert backend.ref.proxy().cell.get(timeout=5).value.state is State.STOPPED
+    backend.ref.stop(timeout=5)
     with pytest.raises(pykka.ActorDeadError):
-        backend.ref.stop(timeout=5)
         backend.ref.tell(StartBackend())

@@ -1,14 +1,16 @@
-"""ConnectParams: validated, immutable, hashable, and its repr never shows secrets."""
+"""ConnectParams: validated, immutable, hashable, its repr never shows secrets; built from a spec."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vmcp_actors.backend.session import ConnectParams
-
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
+from vmcp_actors.backend.connect_params import ConnectParams, params_for
+from vmcp_actors.backend.failures import BackendError, FailureKind
+from vmcp_actors.config.auth import AuthSpec
+from vmcp_actors.config.backend_spec import DEFAULT_REMOTE_TIMEOUT, DEFAULT_STDIO_START_TIMEOUT, BackendSpec
 
 
 def test_mappings_are_frozen_into_pairs_and_params_are_hashable() -> None:
@@ -35,7 +37,7 @@ def test_repr_redacts_env_and_header_values_and_url_credentials() -> None:
             assert secret not in text
     assert "API_KEY" in repr(stdio)
     assert "Authorization" in repr(http)
-    assert "https://example.test:8443/mcp" in repr(http)
+    assert "https://<redacted>@example.test:8443/mcp?token=<redacted>" in repr(http)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +64,48 @@ def test_args_must_not_be_a_bare_string() -> None:
 def test_is_remote() -> None:
     assert not ConnectParams(name="s", transport="stdio", command="x").is_remote
     assert ConnectParams(name="h", transport="sse", url="http://127.0.0.1:1/sse").is_remote
+
+
+def test_params_for_a_spec_use_its_connect_timeout() -> None:
+    stdio = params_for(BackendSpec(name="s", command="server", args=("--x",), env={"K": "v"}, cwd="/tmp"))
+    assert (stdio.transport, stdio.command, stdio.args, stdio.env, stdio.cwd) == (
+        "stdio",
+        "server",
+        ("--x",),
+        (("K", "v"),),
+        "/tmp",
+    )
+    assert stdio.connect_timeout == DEFAULT_STDIO_START_TIMEOUT
+    remote = params_for(BackendSpec(name="h", type="sse", url="http://127.0.0.1:1/sse"))
+    assert remote.connect_timeout == DEFAULT_REMOTE_TIMEOUT
+    assert ConnectParams(name="h", transport="sse", url="http://127.0.0.1:1/sse").connect_timeout == (
+        DEFAULT_REMOTE_TIMEOUT
+    )
+
+
+def test_params_for_read_the_bearer_token_at_connect_time(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("file-secret\n")
+    spec = BackendSpec(
+        name="h",
+        type="streamable-http",
+        url="http://127.0.0.1:1/mcp",
+        headers={"X-Team": "a"},
+        auth=AuthSpec(type="bearer", token_file=str(token)),
+    )
+    assert dict(params_for(spec).headers) == {"X-Team": "a", "Authorization": "Bearer file-secret"}
+    token.write_text("rotated\n")
+    assert dict(params_for(spec).headers)["Authorization"] == "Bearer rotated"
+
+
+def test_an_unreadable_token_is_a_configuration_failure_without_the_secret(tmp_path: Path) -> None:
+    spec = BackendSpec(
+        name="h",
+        type="streamable-http",
+        url="http://127.0.0.1:1/mcp",
+        auth=AuthSpec(type="bearer", token_file=str(tmp_path / "missing")),
+    )
+    with pytest.raises(BackendError) as raised:
+        params_for(spec)
+    assert raised.value.kind is FailureKind.CONFIGURATION
+    assert "auth.tokenFile" in raised.value.failure.message

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import attrs
 import pytest
 
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import (
+from vmcp_actors.backend.lifecycle import transition
+from vmcp_actors.backend.lifecycle_messages import (
+    AdoptSession,
     AuthRequired,
     Close,
     Closed,
     Connect,
     ConnectFailed,
     ConnectSucceeded,
-    Health,
+    CredentialsChanged,
+    DiscardSession,
     Input,
-    Lifecycle,
-    LifecyclePolicy,
     Now,
     Probe,
     ProbeFailed,
@@ -26,16 +28,17 @@ from vmcp_actors.backend.lifecycle import (
     ProbeSkipped,
     ProbeSucceeded,
     Publish,
+    Reconfigure,
     Restart,
     RestartDue,
     RetryDue,
     ScheduleTimer,
     SessionLost,
     Start,
-    State,
     Stop,
-    transition,
 )
+from vmcp_actors.backend.lifecycle_state import Health, Lifecycle, LifecyclePolicy, State
+from vmcp_actors.config.backend_spec import BackendSpec
 
 NOW = Now(1000.0, datetime(2026, 1, 1, tzinfo=UTC), draw=0.0)
 TRANSIENT = Failure(FailureKind.TRANSIENT, "connection refused")
@@ -69,8 +72,10 @@ def test_start_connects_and_success_is_running_for_stdio_and_connected_for_remot
     lc, effects = run(Lifecycle("b", remote=False), Start())
     assert (lc.state, lc.health) == (State.STARTING, Health.UNKNOWN)
     assert effects[-1] == Connect(1)
-    lc, _ = run(lc, ConnectSucceeded(1, ("echo",)))
+    lc, effects = run(lc, ConnectSucceeded(1, ("echo",), "2025-11-25"))
     assert (lc.state, lc.health, lc.tool_names) == (State.RUNNING, Health.HEALTHY, ("echo",))
+    assert lc.mcp_revision == "2025-11-25"
+    assert effects[0] == AdoptSession(1)  # kept before anyone hears of it
     assert connected(remote=True).state is State.CONNECTED
 
 
@@ -142,17 +147,30 @@ def test_401_goes_to_auth_required_calls_the_hook_before_publishing_and_resets_c
     unauthorized = Failure(FailureKind.AUTH_REQUIRED, "authentication required", http_status=401)
     lc, effects = fail(lc, unauthorized)
     assert lc.state is State.AUTH_REQUIRED
-    assert [type(e) for e in effects] == [AuthRequired, Publish]
-    assert (lc.consecutive_failures, lc.transient_failures, lc.next_retry_at) == (0, 0, None)
-    assert not any(isinstance(e, ScheduleTimer) for e in effects)
+    assert [type(e) for e in effects] == [AuthRequired, Publish, ScheduleTimer]  # then the slow auth retry
+    assert (lc.consecutive_failures, lc.transient_failures) == (0, 0)
+    assert effects[-1] == ScheduleTimer(60.0, RetryDue(lc.timer_token))
+    assert lc.next_retry_at == NOW.monotonic + 60.0
 
 
-def test_auth_required_is_never_retried_automatically() -> None:
+def test_auth_required_is_retried_slowly_and_at_once_when_the_credentials_change() -> None:
+    """Bug: an auth_required backend was never retried, so a fixed token recovered nothing until a restart."""
     lc, _ = fail(started(), Failure(FailureKind.AUTH_REQUIRED, "401"))
-    for event in (RetryDue(lc.timer_token), RetryDue(lc.timer_token - 1), ProbeRequested()):
-        lc2, effects = run(lc, event)
-        assert lc2.state is State.AUTH_REQUIRED
+    for ignored in (RetryDue(lc.timer_token - 1), ProbeRequested()):  # a stale timer, a probe: nothing
+        same, effects = run(lc, ignored)
+        assert same.state is State.AUTH_REQUIRED
         assert not any(isinstance(e, Connect) for e in effects)
+    again, effects = run(lc, RetryDue(lc.timer_token))  # the slow timer
+    assert (again.state, effects[-1]) == (State.STARTING, Connect(lc.attempt + 1))
+    rejected_twice, effects = fail(again, Failure(FailureKind.AUTH_REQUIRED, "401"))
+    assert effects[-1] == ScheduleTimer(120.0, RetryDue(rejected_twice.timer_token))  # backing off
+    rotated, effects = run(rejected_twice, CredentialsChanged())  # a new token: try it now
+    assert (rotated.state, effects[-1]) == (State.STARTING, Connect(rejected_twice.attempt + 1))
+    back, _ = run(rotated, ConnectSucceeded(rotated.attempt))
+    assert (back.state, back.auth_failures) == (State.CONNECTED, 0)
+    stopped, _ = run(rejected_twice, Stop())
+    assert run(stopped, CredentialsChanged())[1] == []  # stopped stays stopped
+    assert run(stopped, RetryDue(rejected_twice.timer_token))[1] == []
 
 
 def test_stop_during_start_wins_and_the_late_result_is_ignored() -> None:
@@ -161,7 +179,7 @@ def test_stop_during_start_wins_and_the_late_result_is_ignored() -> None:
     assert lc.state is State.STOPPING
     assert effects[-1] == Close(1)
     lc, effects = run(lc, ConnectSucceeded(1, ("late",)))  # muster would overwrite the stop here
-    assert (lc.state, effects) == (State.STOPPING, [])
+    assert (lc.state, effects) == (State.STOPPING, [DiscardSession(1)])
     lc, _ = run(lc, Closed(1))
     assert (lc.state, lc.health) == (State.DISCONNECTED, Health.UNKNOWN)
 
@@ -186,7 +204,8 @@ def test_restart_stops_waits_the_grace_period_then_starts() -> None:
     assert lc.state is State.STOPPING
     lc, effects = run(lc, Closed(lc.attempt))
     (timer,) = [e for e in effects if isinstance(e, ScheduleTimer)]
-    assert timer.delay == 0.2 and isinstance(timer.message, RestartDue)
+    assert timer.delay == 0.2
+    assert isinstance(timer.message, RestartDue)
     lc, effects = run(lc, timer.message)
     assert lc.state is State.STARTING
     assert isinstance(effects[-1], Connect)
@@ -206,7 +225,8 @@ def test_a_dropped_session_is_published_then_reconnected_at_once() -> None:
     lc, effects = run(lc, SessionLost(lc.attempt, gone))
     published = [e.event.new_state for e in effects if isinstance(e, Publish)]
     assert published == [State.FAILED, State.STARTING]
-    assert Close(1) in effects and effects[-1] == Connect(2)
+    assert Close(1) in effects
+    assert effects[-1] == Connect(2)
 
 
 def test_probes_never_overlap_and_report_latency() -> None:
@@ -214,7 +234,7 @@ def test_probes_never_overlap_and_report_latency() -> None:
     lc, effects = run(lc, ProbeRequested())
     assert effects == [Probe(lc.attempt, 10.0)]
     lc, effects = run(lc, ProbeRequested())
-    assert effects == [ProbeSkipped("a probe is already in flight")]
+    assert effects == []  # joins the ping in flight
     lc, _ = run(lc, ProbeSucceeded(lc.attempt, 2.5))
     assert (lc.health, lc.last_probe_latency, lc.probe_in_flight) == (Health.HEALTHY, 2.5, False)
 
@@ -246,11 +266,44 @@ def test_results_of_an_overtaken_attempt_are_ignored() -> None:
     old = lc.attempt
     lc, _ = run(lc, Restart(), Closed(old))
     lc, _ = run(lc, RestartDue(lc.timer_token))
+    assert run(lc, ConnectSucceeded(old)) == (lc, [DiscardSession(old)])
     for stale in (
-        ConnectSucceeded(old),
         ConnectFailed(old, TRANSIENT),
         SessionLost(old, TRANSIENT),
         ProbeSucceeded(old, 0.1),
         Closed(old),
     ):
         assert run(lc, stale) == (lc, [])
+
+
+# ------------------------------------------------------------------ configuration changes
+
+
+def test_an_unchanged_config_changes_nothing() -> None:
+    for lc in (Lifecycle("b", remote=True), started(), connected()):
+        assert run(lc, Reconfigure(changed=False, remote=True, auto_start_enabled=True)) == (lc, [])
+
+
+def test_a_changed_config_restarts_a_live_session() -> None:
+    lc, effects = run(connected(remote=False), Reconfigure(changed=True, remote=True))
+    assert (lc.state, lc.remote, lc.restart_pending) == (State.STOPPING, True, True)
+    assert effects[-1] == Close(1)
+    lc, _ = run(lc, Closed(1))
+    assert lc.state is State.DISCONNECTED  # the new transport names the stopped state
+
+
+def test_a_changed_config_leaves_a_stopped_backend_down_unless_auto_start_was_enabled() -> None:
+    stopped, _ = run(Lifecycle("b", remote=True), Stop())
+    lc, effects = run(stopped, Reconfigure(changed=True, remote=True))
+    assert (lc.state, effects) == (State.DISCONNECTED, [])
+    lc, effects = run(stopped, Reconfigure(changed=True, remote=True, auto_start_enabled=True))
+    assert lc.state is State.STARTING
+    assert effects[-1] == Connect(1)
+
+
+def test_reconfigure_between_specs_follows_config_changed() -> None:
+    old = BackendSpec(name="b", type="stdio", command="srv", auto_start=False)
+    assert Reconfigure.between(old, attrs.evolve(old, description="x")) == Reconfigure(False, False, False)
+    assert Reconfigure.between(old, attrs.evolve(old, auto_start=True)) == Reconfigure(True, False, True)
+    remote = BackendSpec(name="b", type="sse", url="http://127.0.0.1:1/sse")
+    assert Reconfigure.between(old, remote) == Reconfigure(True, True, True)

@@ -4,37 +4,39 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import (
+from vmcp_actors.backend.lifecycle import transition
+from vmcp_actors.backend.lifecycle_messages import (
+    AdoptSession,
     AuthRequired,
     Close,
     Closed,
     Connect,
     ConnectFailed,
     ConnectSucceeded,
+    CredentialsChanged,
+    DiscardSession,
     Effect,
-    Health,
-    Lifecycle,
-    LifecyclePolicy,
     Now,
     ProbeFailed,
     ProbeRequested,
     ProbeSkipped,
     ProbeSucceeded,
     Publish,
+    Reconfigure,
     Restart,
     RestartDue,
     RetryDue,
     ScheduleTimer,
     SessionLost,
     Start,
-    State,
     Stop,
-    transition,
 )
+from vmcp_actors.backend.lifecycle_state import Health, Lifecycle, LifecyclePolicy, State
 
 KINDS = list(FailureKind)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -57,6 +59,8 @@ _WEIGHTS: list[tuple[int, str]] = [
     (4, "probe"),
     (3, "probe_ok"),
     (4, "probe_fail"),
+    (4, "reconfigure"),
+    (3, "credentials_changed"),
 ]
 _TOTAL = sum(weight for weight, _ in _WEIGHTS)
 kinds = st.one_of(st.sampled_from(_TRANSIENT_KINDS), st.sampled_from([None, *KINDS]))
@@ -86,6 +90,8 @@ def _pick(roll: int, kind: FailureKind | None, stale_roll: int) -> tuple[object,
         "probe": ("probe",),
         "probe_ok": ("probe_ok",),
         "probe_fail": ("probe_fail", some_kind),
+        "reconfigure": ("reconfigure", not stale, kind is None),
+        "credentials_changed": ("credentials_changed",),
     }
     return table[name]
 
@@ -121,6 +127,10 @@ def to_input(lc: Lifecycle, action: tuple[object, ...]) -> object:
         return ProbeRequested()
     if name == "probe_ok":
         return ProbeSucceeded(lc.attempt, 0.01)
+    if name == "reconfigure":
+        return Reconfigure(changed=bool(action[1]), remote=lc.remote, auto_start_enabled=bool(action[2]))
+    if name == "credentials_changed":
+        return CredentialsChanged()
     kind = action[1]
     assert isinstance(kind, FailureKind)
     return ProbeFailed(lc.attempt, Failure(kind, "probe failed"))
@@ -131,6 +141,8 @@ def _auto(lc: Lifecycle, kind: object) -> tuple[object, ...]:
         return ("connect_ok", False) if kind is None else ("connect_fail", kind, False)
     if lc.state in (State.FAILED, State.UNREACHABLE):
         return ("retry_due", False)
+    if lc.state is State.AUTH_REQUIRED:
+        return ("retry_due", False) if kind is None else ("credentials_changed",)
     if lc.state is State.STOPPING:
         return ("closed", False)
     if lc.state.active:
@@ -168,9 +180,22 @@ def test_random_event_sequences_keep_the_invariants(
         lc, effects = transition(before, event, Now(mono, wall, draw), policy)  # type: ignore[arg-type]
 
         # --- a result from an attempt that is no longer current changes nothing
+        # (a session it opened is discarded)
         attempt = getattr(event, "attempt", None)
         if attempt is not None and attempt != before.attempt:
-            assert (lc, effects) == (before, ())
+            leftover = (DiscardSession(attempt),) if isinstance(event, ConnectSucceeded) else ()
+            assert (lc, effects) == (before, leftover)
+
+        # --- every opened session is either adopted, before anyone hears of it, or discarded
+        if isinstance(event, ConnectSucceeded):
+            fates = [e for e in effects if isinstance(e, (AdoptSession, DiscardSession))]
+            adopted = event.attempt == before.attempt and before.state is State.STARTING
+            assert fates == [AdoptSession(event.attempt) if adopted else DiscardSession(event.attempt)]
+            assert effects.index(fates[0]) == 0
+
+        # --- a config change is a restart, a start or nothing (muster ``ConfigurationChanged``)
+        if isinstance(event, Reconfigure):
+            _check_reconfigure(before, event, lc, effects, Now(mono, wall, draw), policy)
 
         # --- the reference model of "consecutive transient remote failures"
         current = isinstance(event, (ConnectSucceeded, ConnectFailed)) and (
@@ -192,7 +217,8 @@ def test_random_event_sequences_keep_the_invariants(
         if current and isinstance(event, ConnectFailed) and event.failure.kind is not FailureKind.AUTH_REQUIRED:
             assert (lc.state is State.UNREACHABLE) == (remote and streak >= 3)
         if lc.state is State.UNREACHABLE:
-            assert remote and streak >= 3
+            assert remote
+            assert streak >= 3
 
         # --- success resets
         if current and isinstance(event, ConnectSucceeded):
@@ -207,6 +233,12 @@ def test_random_event_sequences_keep_the_invariants(
             retry_delays.clear()  # a success or a 401 ends the run
         for effect in effects:
             if isinstance(effect, ScheduleTimer) and isinstance(effect.message, RetryDue):
+                if lc.state is State.AUTH_REQUIRED:  # a rejected token: the slow auth backoff, its own count
+                    auth = policy.auth_retry
+                    base = auth.base_delay(lc.auth_failures)
+                    assert base <= effect.delay <= min(base * (1 + auth.jitter), auth.maximum)
+                    assert lc.next_retry_at == mono + effect.delay
+                    continue
                 n = lc.consecutive_failures
                 base = backoff.base_delay(n)
                 assert base <= effect.delay <= min(base * (1 + backoff.jitter), backoff.maximum)
@@ -215,19 +247,34 @@ def test_random_event_sequences_keep_the_invariants(
                 retry_delays.append(effect.delay)
                 assert lc.next_retry_at == mono + effect.delay
 
-        # --- auth_required is never retried by itself
-        if before.state is State.AUTH_REQUIRED and not isinstance(event, (Start, Restart, RestartDue)):
-            assert not any(isinstance(e, Connect) for e in effects)
-            assert not any(isinstance(e, ScheduleTimer) and isinstance(e.message, RetryDue) for e in effects)
+        # --- auth_required always has its slow retry pending, and leaves only when told,
+        # when that retry comes due, or when the credentials changed; never on its own
+        if lc.state is State.AUTH_REQUIRED and before.state is not State.AUTH_REQUIRED:
+            assert ScheduleTimer(effects[-1].delay, RetryDue(lc.timer_token)) == effects[-1]  # type: ignore[union-attr]
+        commanded_start = isinstance(event, (Start, Restart, RestartDue)) or (
+            isinstance(event, Reconfigure) and event.changed and (event.auto_start_enabled or before.want_running)
+        )
+        retried = (isinstance(event, RetryDue) and event.token == before.timer_token and before.want_running) or (
+            isinstance(event, CredentialsChanged) and before.want_running
+        )
+        if before.state is State.AUTH_REQUIRED:
+            connects = [e for e in effects if isinstance(e, Connect)]
+            if connects:
+                assert commanded_start or retried
+            if retried:
+                assert (lc.state, connects) == (State.STARTING, [Connect(before.attempt + 1)])
+        if current and isinstance(event, ConnectSucceeded):
+            assert lc.auth_failures == 0
 
-        # --- nothing leaves a stopped state except Start (or a Restart and its timer)
-        if before.state.stopped and not isinstance(event, (Start, Restart, RestartDue)):
+        # --- nothing leaves a stopped state except a start (Start, a Restart and its timer,
+        # a config change that switches autoStart on)
+        if before.state.stopped and not commanded_start:
             assert lc.state is before.state
-            assert all(isinstance(e, ProbeSkipped) for e in effects)
+            assert all(isinstance(e, (ProbeSkipped, DiscardSession)) for e in effects)
 
         # --- one connection attempt at a time, ids increasing
         for effect in effects:
-            if isinstance(effect, Close):
+            if isinstance(effect, (Close, DiscardSession)):
                 open_attempts.discard(effect.attempt)
             if isinstance(effect, Connect):
                 assert effect.attempt > last_connect
@@ -256,3 +303,59 @@ def _check_effects_are_well_formed(effects: tuple[Effect, ...]) -> None:
     for effect in effects:
         if isinstance(effect, ScheduleTimer):
             assert effect.delay >= 0
+
+
+def _check_reconfigure(
+    before: Lifecycle,
+    event: Reconfigure,
+    lc: Lifecycle,
+    effects: tuple[Effect, ...],
+    now: Now,
+    policy: LifecyclePolicy,
+) -> None:
+    if not event.changed:
+        assert (lc, effects) == (before, ())
+        return
+    assert lc.remote == event.remote
+    live = before.state.active or before.state is State.STARTING
+    if live or before.state is State.STOPPING:
+        # the old session (or connect) is closed and a new one follows after the grace period
+        assert (lc.want_running, lc.restart_pending) == (True, True)
+        assert (Close(before.attempt) in effects) == live
+        assert not any(isinstance(e, Connect) for e in effects)
+        return
+    connects = [e for e in effects if isinstance(e, Connect)]
+    if event.auto_start_enabled or (before.state is State.AUTH_REQUIRED and before.want_running):
+        # autoStart switched on, or new settings (maybe new credentials) for a rejected backend
+        assert connects == [Connect(before.attempt + 1)]
+        assert lc.want_running
+    else:
+        assert (lc, effects) == (attrs.evolve(before, remote=event.remote), ())
+    assert transition(before, event, now, policy) == (lc, effects)  # deterministic
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    remote=st.booleans(),
+    history=st.lists(actions, max_size=30),
+    changed=st.booleans(),
+    new_remote=st.booleans(),
+    auto_start_enabled=st.booleans(),
+)
+def test_config_changes_from_any_reachable_state(
+    remote: bool, history: list[tuple[object, ...]], changed: bool, new_remote: bool, auto_start_enabled: bool
+) -> None:
+    """Any state a backend can reach, any change (a transport switch too): restart, start or nothing."""
+    now = Now(100.0, T0, 0.5)
+    policy = LifecyclePolicy()
+    lc = Lifecycle(name="b", remote=remote)
+    for action in history:
+        lc, _ = transition(lc, to_input(lc, action), now, policy)  # type: ignore[arg-type]
+    event = Reconfigure(changed=changed, remote=new_remote, auto_start_enabled=auto_start_enabled)
+    after, effects = transition(lc, event, now, policy)
+    _check_reconfigure(lc, event, after, effects, now, policy)
+    # once the old session is closed, the backend comes back on the new transport
+    if changed and after.state is State.STOPPING:
+        closed, more = transition(after, Closed(after.attempt), now, policy)
+        assert closed.state is (State.DISCONNECTED if new_remote else State.STOPPED)
+        assert any(isinstance(e, ScheduleTimer) and isinstance(e.message, RestartDue) for e in more)

@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
+from testkit.processes import child_pids
+from tests.servers.fixtures import RunningServer, ServerFactory
 from vmcp_actors.actorkit.loop import LoopThread
-from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.session import BackendError, ConnectParams, McpConnection, connect
+from vmcp_actors.backend.connect_params import ConnectParams
+from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
+from vmcp_actors.backend.session import McpConnection, connect
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
@@ -150,7 +152,8 @@ def test_sigkill_of_stdio_server_reports_lost_promptly(
     os.kill(server_pid, signal.SIGKILL)
     failure = lost.wait()
 
-    assert lost.at is not None and lost.at - killed_at < 2.0
+    assert lost.at is not None
+    assert lost.at - killed_at < 2.0
     assert failure.kind in (FailureKind.SESSION_LOST, FailureKind.TRANSIENT)
     assert "exited" in failure.message
     assert run(loop_thread, connection.wait_closed()) == failure

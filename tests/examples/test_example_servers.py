@@ -39,8 +39,9 @@ from mcp.shared.message import SessionMessage
 
 from testkit.processes import child_pids
 from vmcp_actors.actorkit.loop import LoopThread
-from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.session import BackendError, ConnectParams, McpConnection, connect
+from vmcp_actors.backend.connect_params import ConnectParams
+from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
+from vmcp_actors.backend.session import McpConnection, connect
 from vmcp_actors.examples import example_config_path, example_config_text
 from vmcp_actors.examples.clock_server import next_weekday_after, time_between
 from vmcp_actors.examples.flaky_server import (
@@ -246,7 +247,8 @@ def test_example_config_is_bundled_with_placeholders() -> None:
 
 def test_example_config_text_is_ready_to_load() -> None:
     text = example_config_text()
-    assert "{python}" not in text and "{pythonpath}" not in text
+    assert "{python}" not in text
+    assert "{pythonpath}" not in text
     config = yaml.safe_load(text)
     assert set(config) == {"backends", "failureHandling"}
     assert [backend["name"] for backend in config["backends"]] == ["notes", "clock", "flaky"]
@@ -257,7 +259,8 @@ def test_example_config_text_is_ready_to_load() -> None:
         assert Path(backend["env"]["PYTHONPATH"], "vmcp_actors", "examples", "__init__.py").is_file()
         assert backend["description"]
     flaky = config["backends"][2]["args"]
-    assert flaky[flaky.index("--up") + 1] == "20" and flaky[flaky.index("--down") + 1] == "10"
+    assert flaky[flaky.index("--up") + 1] == "20"
+    assert flaky[flaky.index("--down") + 1] == "10"
     assert config["failureHandling"] == {
         "healthCheckInterval": "5s",
         "healthCheckTimeout": "2s",
@@ -319,7 +322,8 @@ def test_clock_server_tools(tmp_path: Path) -> None:
             before = time.time()
             now = structured(await session.call_tool("utc_now", {}))
             stamp = datetime.fromisoformat(now)
-            assert stamp.utcoffset() is not None and stamp.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+            assert stamp.utcoffset() is not None
+            assert stamp.utcoffset().total_seconds() == 0
             assert before - 1 <= stamp.timestamp() <= time.time() + 1
 
             between = structured(
@@ -434,7 +438,8 @@ def test_flaky_server_refuses_to_start_inside_a_recorded_window(tmp_path: Path) 
     stderr = (tmp_path / "stderr.log").read_text()
     assert returncode == EXIT_DOWN, stderr
     assert stdout == b""  # stdout is the MCP channel: nothing else, ever
-    assert "down on purpose" in stderr and "refusing to start for another 3" in stderr
+    assert "down on purpose" in stderr
+    assert "refusing to start for another 3" in stderr
     assert "Traceback" not in stderr
     assert read_crash_record(tmp_path / STATE_FILE_NAME) == record  # a refused start changes nothing
 
@@ -506,7 +511,8 @@ def test_flaky_server_cycle(tmp_path: Path, flaky_windows: Windows) -> None:
         returncode, _ = await serve_until_crash(tmp_path / "start3.log")
         assert returncode == EXIT_CRASHED, (tmp_path / "start3.log").read_text()
         second = read_crash_record(state_file)
-        assert second is not None and second.crashed_at >= first.down_until
+        assert second is not None
+        assert second.crashed_at >= first.down_until
         return refusal
 
     refusal = anyio.run(scenario)
@@ -534,6 +540,8 @@ def test_flaky_server_rejects_bad_arguments(tmp_path: Path) -> None:
             return await wait_exit(process), stderr.read_text()
 
     returncode, stderr = anyio.run(start, "--up", "0")
-    assert returncode == EXIT_USAGE and "--up must be more than 0" in stderr
+    assert returncode == EXIT_USAGE
+    assert "--up must be more than 0" in stderr
     returncode, stderr = anyio.run(start, "--cycle-id", "../escape")
-    assert returncode == EXIT_USAGE and "--cycle-id" in stderr
+    assert returncode == EXIT_USAGE
+    assert "--cycle-id" in stderr

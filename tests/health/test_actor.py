@@ -13,14 +13,19 @@ import pykka
 import pytest
 
 from testkit.inbox import Inbox
+from testkit.waits import bound
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.timers import ManualScheduler
-from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome, snapshot_of
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecycleEvent, State
-from vmcp_actors.config.spec import BackendSpec
-from vmcp_actors.health.actor import AddBackend, HealthActor, Refresh, RemoveBackend, lifecycle_signal
-from vmcp_actors.health.rules import HealthConfig, LifecycleSignal
+from vmcp_actors.backend.lifecycle_messages import LifecycleEvent
+from vmcp_actors.backend.lifecycle_state import Health, Lifecycle, State
+from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
+from vmcp_actors.backend.snapshot import snapshot_of
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.health_settings import HealthConfig
+from vmcp_actors.health.actor import HealthActor, lifecycle_signal
+from vmcp_actors.health.messages import AddBackend, Refresh, RemoveBackend
+from vmcp_actors.health.state import LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView
 from vmcp_actors.model.status import Phase
 
@@ -44,14 +49,15 @@ class World:
         self.ref.tell(AddBackend(BackendView(name=name, url=f"stdio://{name}"), inbox))
         return inbox
 
-    def event(self, name: str, old: State, new: State, error: str = "") -> None:
+    def event(self, name: str, old: State, new: State, error: str = "", revision: str = "") -> None:
         self.seq += 1
         spec = BackendSpec(name=name, command="x")
         change = LifecycleEvent(name, old, new, Health.UNKNOWN, Health.UNKNOWN, error, T0)
-        self.ref.tell(BackendEvent(name, self.seq, change, snapshot_of(spec, Lifecycle(name, False))))
+        snapshot = snapshot_of(spec, Lifecycle(name, False, mcp_revision=revision))
+        self.ref.tell(BackendEvent(name, self.seq, change, snapshot))
 
     def settle(self) -> None:
-        self.ref.ask(Refresh(), timeout=5)
+        self.ref.ask(Refresh(), timeout=bound())
 
     def last(self) -> Phase:
         self.settle()
@@ -71,7 +77,7 @@ class World:
 def world() -> Iterator[World]:
     w = World()
     yield w
-    w.ref.stop(timeout=5)
+    w.ref.stop(timeout=bound())
 
 
 def test_lifecycle_states_read_as_health_signals() -> None:
@@ -95,6 +101,17 @@ def test_pending_until_every_initial_backend_has_data(world: World) -> None:
     assert world.sink.writes[-1].message == "All 2 backends healthy"
 
 
+def test_the_revision_a_backend_negotiated_reaches_the_status(world: World) -> None:
+    world.add("a")
+    world.settle()
+    world.event("a", State.UNKNOWN, State.STARTING)
+    world.event("a", State.STARTING, State.RUNNING, revision="2025-11-25")
+    world.event("a", State.RUNNING, State.FAILED, "process exited")  # a snapshot of a failure still names it
+    world.settle()
+    (backend,) = world.sink.writes[-1].discovered_backends
+    assert backend.mcp_revision == "2025-11-25"
+
+
 def test_a_backend_that_never_reports_stops_blocking_after_the_initial_wait(world: World) -> None:
     world.add("a")
     world.add("silent")
@@ -103,6 +120,51 @@ def test_a_backend_that_never_reports_stops_blocking_after_the_initial_wait(worl
     assert world.last() is Phase.PENDING
     world.scheduler.advance(5.0)
     assert world.last() is Phase.READY  # toolhive: unprobed backends are left out
+
+
+def test_a_backend_still_starting_when_the_initial_wait_ends_keeps_the_status_pending(world: World) -> None:
+    """Bug: under load the timer fired before the slow backend's connect deadline, and the status read
+    Ready "All 1 backend healthy" while the second backend was still starting."""
+    world.add("fast")
+    world.add("slow")
+    world.settle()
+    world.event("slow", State.UNKNOWN, State.STARTING)
+    world.event("fast", State.UNKNOWN, State.RUNNING)
+    assert world.last() is Phase.PENDING
+    world.scheduler.advance(5.0)  # the initial wait is over; "slow" has announced it is starting
+    assert world.last() is Phase.PENDING
+    assert all(w.phase is Phase.PENDING for w in world.sink.writes)
+    world.event("slow", State.STARTING, State.RUNNING)
+    assert world.last() is Phase.READY
+    assert world.sink.writes[-1].message == "All 2 backends healthy"
+
+
+def test_a_401_probe_answer_never_overwrites_the_auth_required_the_lifecycle_published(world: World) -> None:
+    """Bug: the 401 probe result mapped to HEALTHY (outgoing auth) after the backend went auth_required."""
+    inbox = Inbox()
+    world.backends["a"] = inbox
+    world.ref.tell(AddBackend(BackendView(name="a", url="http://a/mcp"), inbox, has_outgoing_auth=True))
+    world.settle()
+    world.event("a", State.UNKNOWN, State.CONNECTED)
+    world.settle()
+    world.answer("a")
+    assert world.last() is Phase.READY
+    world.scheduler.advance(30.0)
+    world.settle()
+    probe = world.probes("a")[-1]
+    # What the backend actor does on a 401 ping: publish auth_required first, then answer the probe.
+    world.event("a", State.CONNECTED, State.AUTH_REQUIRED, "HTTP 401 Unauthorized for POST http://a/mcp")
+    unauthorized = Failure(FailureKind.AUTH_REQUIRED, "HTTP 401 Unauthorized for POST http://a/mcp", http_status=401)
+    world.ref.tell(ProbeOutcome("a", probe.token, False, 0.01, unauthorized))
+    world.settle()
+    status = world.sink.writes[-1]
+    backend = status.backend("a")
+    assert backend is not None
+    assert (status.phase, status.backend_count, backend.status) == (Phase.FAILED, 0, "unauthenticated")
+    assert backend.message == "Authentication failed: HTTP 401 Unauthorized for POST http://a/mcp"
+    ready = status.condition("Ready")
+    assert ready is not None
+    assert ready.status.value == "False"
 
 
 def test_a_lost_session_is_unhealthy_at_once_without_waiting_for_the_threshold(world: World) -> None:
@@ -117,7 +179,8 @@ def test_a_lost_session_is_unhealthy_at_once_without_waiting_for_the_threshold(w
     status = world.sink.writes[-1]
     assert status.phase is Phase.DEGRADED
     backend = status.backend("b")
-    assert backend is not None and backend.status == "unavailable"
+    assert backend is not None
+    assert backend.status == "unavailable"
 
 
 def test_a_new_session_is_probed_at_once_then_every_interval_from_the_probe_start(world: World) -> None:
@@ -148,12 +211,14 @@ def test_probe_failures_count_up_to_the_threshold_then_recover_through_degraded(
         world.settle()
         world.answer("a", ok=False)
         backend = world.sink.writes[-1].backend("a")
-        assert backend is not None and backend.status == expected
+        assert backend is not None
+        assert backend.status == expected
     world.scheduler.advance(30.0)
     world.settle()
     world.answer("a")
     backend = world.sink.writes[-1].backend("a")
-    assert backend is not None and backend.status == "degraded"  # recovering, for one interval
+    assert backend is not None
+    assert backend.status == "degraded"  # recovering, for one interval
     world.scheduler.advance(30.0)
     world.settle()
     world.answer("a")
@@ -167,7 +232,8 @@ def test_a_slow_probe_is_degraded(world: World) -> None:
     world.settle()
     world.answer("a", latency=6.0)
     backend = world.sink.writes[-1].backend("a")
-    assert backend is not None and backend.status == "degraded"
+    assert backend is not None
+    assert backend.status == "degraded"
 
 
 def test_removed_backends_leave_the_status_at_once(world: World) -> None:

@@ -9,18 +9,12 @@ from typing import Any
 import attrs
 import pytest
 
+from vmcp_actors.config.health_settings import CircuitBreakerConfig, HealthConfig
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.health import rules as health
+from vmcp_actors.health.circuit_breaker import CircuitBreaker
+from vmcp_actors.health.probes import MAX_FAILURE_MESSAGE, ErrorCategory, ProbeFailure, ProbeFailureKind, ProbeResult
 from vmcp_actors.health.rules import (
-    BackendHealthState,
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    ErrorCategory,
-    HealthConfig,
-    LifecycleSignal,
-    ProbeFailure,
-    ProbeFailureKind,
-    ProbeResult,
     apply_lifecycle,
     apply_probe,
     probe_status,
@@ -29,16 +23,8 @@ from vmcp_actors.health.rules import (
     record_success,
     should_probe,
 )
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import (
-    CONDITION_BACKENDS_DISCOVERED,
-    CONDITION_DEGRADED,
-    CONDITION_READY,
-    REASON_ALL_BACKENDS_ROUTABLE,
-    REASON_BACKENDS_DEGRADED,
-    REASON_BACKENDS_DISCOVERED,
-    REASON_BACKENDS_PENDING,
-    REASON_NO_ROUTABLE_BACKENDS,
-    REASON_SOME_BACKENDS_UNHEALTHY,
     BackendView,
     HealthSummary,
     build_conditions,
@@ -48,15 +34,19 @@ from vmcp_actors.health.status_builder import (
     format_status_message,
     summarize,
 )
-from vmcp_actors.model.status import (
-    BackendHealth,
-    CircuitState,
-    ConditionStatus,
-    Phase,
-    Status,
-    decode_status,
-    encode_status,
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.conditions import (
+    CONDITION_BACKENDS_DISCOVERED,
+    CONDITION_DEGRADED,
+    CONDITION_READY,
+    REASON_ALL_BACKENDS_ROUTABLE,
+    REASON_BACKENDS_DEGRADED,
+    REASON_BACKENDS_DISCOVERED,
+    REASON_BACKENDS_PENDING,
+    REASON_NO_ROUTABLE_BACKENDS,
+    REASON_SOME_BACKENDS_UNHEALTHY,
 )
+from vmcp_actors.model.status import BackendHealth, CircuitState, ConditionStatus, Phase, Status
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 M0 = 1000.0
@@ -196,7 +186,7 @@ def test_probe_failure_messages_are_one_bounded_line_and_kinds_are_checked() -> 
     assert failure.kind is ProbeFailureKind.TIMEOUT
     assert failure.message == "line one line two end"
     long = ProbeFailure(ProbeFailureKind.OTHER, "x" * 1000).message
-    assert len(long) == health.MAX_FAILURE_MESSAGE
+    assert len(long) == MAX_FAILURE_MESSAGE
     assert long.endswith("…")
     with pytest.raises(ValidationError) as info:
         ProbeFailure("teapot")
@@ -220,21 +210,32 @@ def test_failure_kinds_map_to_toolhives_sanitized_categories(kind: ProbeFailureK
 
 
 @pytest.mark.parametrize(
-    ("result", "degraded", "outgoing", "expected"),
+    ("result", "degraded", "expected"),
     [
-        (ProbeResult.success(0.0), 5.0, False, H),
-        (ProbeResult.success(5.0), 5.0, False, H),  # strictly slower than the threshold
-        (ProbeResult.success(5.001), 5.0, False, D),
-        (ProbeResult.success(600.0), 0.0, False, H),  # 0 disables the slow rule
-        (FAIL, 5.0, True, U),
-        (TIMEOUT, 5.0, False, U),
-        (AUTH, 5.0, False, A),
-        (AUTH, 5.0, True, H),
-        (ProbeResult.failed(ProbeFailureKind.AUTH, latency=9.0), 5.0, True, H),  # no slow check on this path
+        (ProbeResult.success(0.0), 5.0, H),
+        (ProbeResult.success(5.0), 5.0, H),  # strictly slower than the threshold
+        (ProbeResult.success(5.001), 5.0, D),
+        (ProbeResult.success(600.0), 0.0, H),  # 0 disables the slow rule
+        (FAIL, 5.0, U),
+        (TIMEOUT, 5.0, U),
+        (AUTH, 5.0, A),
+        (ProbeResult.failed(ProbeFailureKind.AUTH, latency=9.0), 5.0, A),  # no slow check on this path
     ],
 )
-def test_probe_classification(result: ProbeResult, degraded: float, outgoing: bool, expected: BackendHealth) -> None:
-    assert probe_status(result, config(degraded=degraded), outgoing) is expected
+def test_probe_classification(result: ProbeResult, degraded: float, expected: BackendHealth) -> None:
+    assert probe_status(result, config(degraded=degraded)) is expected
+
+
+@pytest.mark.parametrize("outgoing", [False, True])
+def test_a_rejected_token_is_unauthenticated_with_or_without_outgoing_auth(outgoing: bool) -> None:
+    """Bug: with outgoing auth a 401 probe read healthy, overwriting the lifecycle's auth_required.
+
+    The probe is a ping on the backend's own session, which carries the configured
+    token: a 401 there means the token is rejected, not that a user token is missing.
+    """
+    states = run([OK, AUTH], config(threshold=1), outgoing)
+    assert [s.status for s in states] == [H, A]
+    assert states[-1].has_outgoing_auth is outgoing
 
 
 # --------------------------------------------------------------------------- per-backend rules
@@ -254,8 +255,8 @@ def test_probe_classification(result: ProbeResult, degraded: float, outgoing: bo
         pytest.param(3, False, [OK, SLOW, OK], [H, D, H], id="slow-then-fast"),
         pytest.param(3, False, [FAIL, SLOW, SLOW], [K, D, D], id="recovering-then-still-slow"),
         pytest.param(3, False, [AUTH, AUTH, AUTH], [K, K, A], id="auth-without-outgoing-auth"),
-        pytest.param(3, True, [AUTH, AUTH], [H, H], id="auth-with-outgoing-auth-is-healthy"),
-        pytest.param(3, True, [FAIL, AUTH, AUTH], [K, D, H], id="auth-with-outgoing-auth-recovers"),
+        pytest.param(3, True, [AUTH, AUTH, AUTH], [K, K, A], id="auth-with-outgoing-auth-is-unauthenticated-too"),
+        pytest.param(3, True, [OK, AUTH, AUTH, AUTH], [H, H, H, A], id="a-rotated-token-fails-like-any-probe"),
         pytest.param(2, False, [FAIL, FAIL, AUTH], [K, U, A], id="failure-status-follows-latest-at-threshold"),
         pytest.param(2, False, [AUTH, AUTH, TIMEOUT], [K, A, U], id="unauthenticated-to-unhealthy"),
         pytest.param(3, False, [OK, AUTH, FAIL, TIMEOUT], [H, H, H, U], id="mixed-failures-share-one-run"),
@@ -346,7 +347,8 @@ BREAKER = CircuitBreakerConfig(enabled=True, failure_threshold=2, open_timeout=6
 def test_breaker_full_cycle_with_explicit_monotonic_times() -> None:
     cfg = config(threshold=3, breaker=BREAKER)
     allowed, s = should_probe(None, cfg, M0)
-    assert allowed and s is None
+    assert allowed
+    assert s is None
 
     s = apply_probe(None, FAIL, at(0), M0, cfg, False)
     assert s.circuit is not None
@@ -358,16 +360,21 @@ def test_breaker_full_cycle_with_explicit_monotonic_times() -> None:
     assert s.status is K  # the breaker opened before the unhealthy threshold: status frozen at unknown
 
     allowed, blocked = should_probe(s, cfg, M0 + 69.999)
-    assert not allowed and blocked is s
+    assert not allowed
+    assert blocked is s
 
     allowed, s2 = should_probe(s, cfg, M0 + 70)
-    assert allowed and s2 is not None and s2.circuit is not None
-    assert s2.circuit_state is CircuitState.HALF_OPEN and s2.circuit.half_open_test_in_progress
+    assert allowed
+    assert s2 is not None
+    assert s2.circuit is not None
+    assert s2.circuit_state is CircuitState.HALF_OPEN
+    assert s2.circuit.half_open_test_in_progress
     assert s2.circuit_last_changed == at(70)  # wall stamp derived from the monotonic delta
     assert (s2.status, s2.consecutive_failures, s2.last_check_time) == (s.status, 2, at(10))
 
     allowed, s3 = should_probe(s2, cfg, M0 + 71)
-    assert not allowed and s3 is s2  # one trial at a time
+    assert not allowed
+    assert s3 is s2  # one trial at a time
 
     s4 = apply_probe(s2, FAIL, at(72), M0 + 72, cfg, False)  # trial failed: open again
     assert s4.circuit is not None
@@ -376,7 +383,9 @@ def test_breaker_full_cycle_with_explicit_monotonic_times() -> None:
     assert not should_probe(s4, cfg, M0 + 131)[0]
 
     allowed, s5 = should_probe(s4, cfg, M0 + 132)
-    assert allowed and s5 is not None and s5.circuit_state is CircuitState.HALF_OPEN
+    assert allowed
+    assert s5 is not None
+    assert s5.circuit_state is CircuitState.HALF_OPEN
     s6 = apply_probe(s5, OK, at(133), M0 + 133, cfg, False)
     assert s6.circuit is not None
     assert (s6.circuit_state, s6.circuit.failure_count, s6.circuit_last_changed) == (CircuitState.CLOSED, 0, at(133))
@@ -396,7 +405,9 @@ def test_breaker_methods_follow_section_3_5() -> None:
     assert (still.state, still.failure_count, still.changed_mono) == (CircuitState.OPEN, 3, 2.0)
     half = CircuitBreaker(changed_mono=5.0, changed_at=T0, state=CircuitState.HALF_OPEN)
     allowed, reserved = half.can_attempt(BREAKER, 5.0)
-    assert allowed and reserved.half_open_test_in_progress and reserved.changed_mono == 5.0
+    assert allowed
+    assert reserved.half_open_test_in_progress
+    assert reserved.changed_mono == 5.0
     assert reserved.can_attempt(BREAKER, 1e9) == (False, reserved)
     closed = reserved.record_success(6.0, at(6))
     assert (closed.state, closed.failure_count, closed.half_open_test_in_progress) == (CircuitState.CLOSED, 0, False)
@@ -412,7 +423,8 @@ def test_disabled_breaker_reports_closed_without_a_time_and_never_blocks() -> No
     assert states[-1].circuit_state is CircuitState.CLOSED
     assert states[-1].circuit_last_changed is None
     allowed, same = should_probe(states[-1], cfg, M0 + 1e6)
-    assert allowed and same is states[-1]
+    assert allowed
+    assert same is states[-1]
 
 
 def test_disabling_the_breaker_drops_its_state() -> None:
@@ -420,7 +432,9 @@ def test_disabling_the_breaker_drops_its_state() -> None:
     s = run([FAIL, FAIL], enabled)[-1]
     assert s.circuit_state is CircuitState.OPEN
     allowed, after = should_probe(s, config(), M0 + 61)
-    assert allowed and after is not None and after.circuit is None
+    assert allowed
+    assert after is not None
+    assert after.circuit is None
 
 
 # --------------------------------------------------------------------------- lifecycle signals
@@ -432,6 +446,19 @@ def test_starting_is_unknown_and_unobserved_until_something_happens() -> None:
     assert (s.last_error_category, s.last_error) == (None, "")
     seen = apply_lifecycle(run([OK], config())[0], LifecycleSignal.STARTING, at(5))
     assert (seen.status, seen.observed, seen.last_transition_time) == (K, True, at(5))
+
+
+def test_a_backend_starting_again_keeps_saying_why_it_went_down() -> None:
+    """Bug: a reconnecting backend's message was a bare "Unknown"; the reason was only in the table and logs."""
+    lost = apply_lifecycle(run([OK], config())[0], LifecycleSignal.SESSION_LOST, at(5), "process exited with code 1")
+    assert format_backend_message(lost) == "Backend unavailable: process exited with code 1"
+    again = apply_lifecycle(lost, LifecycleSignal.STARTING, at(6))
+    assert (again.status, again.last_error_category, again.last_error) == (K, None, "process exited with code 1")
+    assert format_backend_message(again) == "Reconnecting (last error: process exited with code 1)"
+    denied = apply_lifecycle(again, LifecycleSignal.AUTH_REQUIRED, at(7), "HTTP 401 Unauthorized for POST /mcp")
+    assert format_backend_message(denied) == "Authentication failed: HTTP 401 Unauthorized for POST /mcp"
+    back = apply_lifecycle(denied, LifecycleSignal.CONNECTED, at(8))
+    assert format_backend_message(back) == "Healthy"
 
 
 def test_session_lost_is_unhealthy_at_once_without_counting_a_probe_failure() -> None:
@@ -516,7 +543,7 @@ def test_summary_counts_observed_states_only() -> None:
     starting = apply_lifecycle(None, LifecycleSignal.STARTING, T0)
     summary = summarize([starting, state(H), state(A), state(D), state(U), state(K), state(H)])
     assert summary == HealthSummary(total=6, healthy=2, degraded=1, unhealthy=1, unknown=1, unauthenticated=1)
-    assert summary.routable == 3
+    assert summary.routable == 2  # unauthenticated serves nothing: not routable (toolhive #4920 stop-gap not copied)
 
 
 @pytest.mark.parametrize(
@@ -524,7 +551,9 @@ def test_summary_counts_observed_states_only() -> None:
     [
         pytest.param(HealthSummary(), 0, Phase.READY, id="row1-cold-start"),
         pytest.param(HealthSummary(), 2, Phase.PENDING, id="row2-no-data-yet"),
-        pytest.param(HealthSummary(total=2, healthy=1, unauthenticated=1), 2, Phase.READY, id="row3-all-routable"),
+        pytest.param(HealthSummary(total=2, healthy=2), 2, Phase.READY, id="row3-all-routable"),
+        pytest.param(HealthSummary(total=2, healthy=1, unauthenticated=1), 2, Phase.DEGRADED, id="unauthenticated"),
+        pytest.param(HealthSummary(total=1, unauthenticated=1), 1, Phase.FAILED, id="wrong-token-is-not-ready"),
         pytest.param(HealthSummary(total=3, degraded=1, unhealthy=1, unknown=1), 3, Phase.FAILED, id="row4-none"),
         pytest.param(HealthSummary(total=2, healthy=1, unhealthy=1), 2, Phase.DEGRADED, id="row5-some"),
         pytest.param(HealthSummary(total=1, degraded=1), 1, Phase.FAILED, id="lone-degraded-is-failed"),
@@ -551,26 +580,14 @@ def test_phase_table(summary: HealthSummary, configured: int, phase: Phase) -> N
         (
             HealthSummary(total=1, unauthenticated=1),
             1,
-            "1 backend requires authentication",
-            "1 backend requires authentication",
-        ),
-        (
-            HealthSummary(total=2, unauthenticated=2),
-            2,
-            "All 2 backends require authentication",
-            "All 2 backends require authentication",
+            "No routable backends (0 degraded, 0 unhealthy, 0 unknown, 1 unauthenticated)",
+            "No routable backends available",
         ),
         (
             HealthSummary(total=2, healthy=1, unauthenticated=1),
             2,
-            "1 backend healthy, 1 requires authentication",
-            "1 backend healthy, 1 requires authentication",
-        ),
-        (
-            HealthSummary(total=5, healthy=2, unauthenticated=3),
-            5,
-            "2 backends healthy, 3 require authentication",
-            "2 backends healthy, 3 require authentication",
+            "1/2 backends routable (0 degraded, 0 unhealthy, 0 unknown, 1 unauthenticated)",
+            "1/2 backends routable",
         ),
         (
             HealthSummary(total=3, degraded=1, unhealthy=1, unknown=1),
@@ -579,7 +596,7 @@ def test_phase_table(summary: HealthSummary, configured: int, phase: Phase) -> N
             "No routable backends available",
         ),
         (
-            HealthSummary(total=4, healthy=1, unauthenticated=1, degraded=2),
+            HealthSummary(total=4, healthy=2, degraded=2),
             4,
             "2/4 backends routable (2 degraded, 0 unhealthy, 0 unknown)",
             "2/4 backends routable",
@@ -695,8 +712,8 @@ def test_recovering_message_is_reachable_through_probes() -> None:
     states = run([OK, FAIL, FAIL, OK, OK], config())
     assert [format_backend_message(s) for s in states] == [
         "Healthy",
-        "Connection failed",
-        "Connection failed (failures: 2)",
+        "Connection failed: connection refused",
+        "Connection failed: connection refused (failures: 2)",
         "Recovering from 2 failures",
         "Healthy",
     ]
@@ -754,7 +771,8 @@ def test_status_order_does_not_depend_on_mapping_order() -> None:
     [
         pytest.param({}, None, Phase.READY, 0, id="row1"),
         pytest.param({"a": None, "b": None}, None, Phase.PENDING, 0, id="row2"),
-        pytest.param({"a": state(H), "b": state(A)}, None, Phase.READY, 2, id="row3"),
+        pytest.param({"a": state(H), "b": state(H)}, None, Phase.READY, 2, id="row3"),
+        pytest.param({"a": state(H), "b": state(A)}, None, Phase.DEGRADED, 1, id="unauthenticated-is-not-routable"),
         pytest.param({"a": state(D), "b": state(K)}, None, Phase.FAILED, 0, id="row4"),
         pytest.param({"a": state(H), "b": state(D), "c": None}, None, Phase.DEGRADED, 1, id="row5"),
         pytest.param({}, 3, Phase.PENDING, 0, id="configured-without-views"),
@@ -777,10 +795,10 @@ def test_condition_transition_times_survive_rebuilds_until_the_status_flips() ->
     first = build_status(views(a=state(H), b=state(H)), None, at(0))
     assert all(c.last_transition_time == at(0) for c in first.conditions)
 
-    # Same statuses, different message (one backend becomes unauthenticated): times kept.
-    second = build_status(views(a=state(H), b=state(A)), None, at(30), previous=first)
+    # Same statuses, different message (a third healthy backend joins): times kept.
+    second = build_status(views(a=state(H), b=state(H), c=state(H)), None, at(30), previous=first)
     assert second.condition(CONDITION_READY) is not None
-    assert second.condition(CONDITION_READY).message == "1 backend healthy, 1 requires authentication"  # type: ignore[union-attr]
+    assert second.condition(CONDITION_READY).message == "All 3 backends are healthy"  # type: ignore[union-attr]
     assert all(c.last_transition_time == at(0) for c in second.conditions)
 
     # Ready flips to False and Degraded appears: both stamped now; BackendsDiscovered kept.

@@ -10,20 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import names
-from vmcp_actors.health.rules import (
-    BackendHealthState,
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    HealthConfig,
-    LifecycleSignal,
-    ProbeFailureKind,
-    ProbeResult,
-    apply_lifecycle,
-    apply_probe,
-    should_probe,
-)
-from vmcp_actors.health.status_builder import CONDITION_DEGRADED, CONDITION_READY, BackendView, build_status
-from vmcp_actors.model.status import BackendHealth, CircuitState, Phase, decode_status, encode_status
+from vmcp_actors.config.health_settings import CircuitBreakerConfig, HealthConfig
+from vmcp_actors.health.circuit_breaker import CircuitBreaker
+from vmcp_actors.health.probes import ProbeFailureKind, ProbeResult
+from vmcp_actors.health.rules import apply_lifecycle, apply_probe, should_probe
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
+from vmcp_actors.health.status_builder import BackendView, build_status
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.conditions import CONDITION_DEGRADED, CONDITION_READY
+from vmcp_actors.model.status import BackendHealth, CircuitState, Phase
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 INTERVAL = 30.0
@@ -53,8 +48,10 @@ def reference(outcomes: Sequence[Outcome], threshold: int, outgoing: bool) -> li
     Written from the prose of the rules rather than as a state machine: the status after
     probe ``i`` is decided by looking back over the history.
     """
-    # What each probe *is*, once outgoing auth has had its say.
-    kinds = ["ok" if o == "auth" and outgoing else o for o in outcomes]
+    # Outgoing auth does not change what a probe is: a rejected token is a failure
+    # (unlike toolhive's PR #4935, see health.rules.probe_status).
+    del outgoing
+    kinds = list(outcomes)
 
     def status_after(i: int) -> str:
         kind = kinds[i]
@@ -102,7 +99,8 @@ def test_per_backend_rules_match_the_reference_model(sequence: list[Outcome], th
         assert state.last_transition_time == T0 + timedelta(seconds=changed * INTERVAL)
         assert state.last_check_time == now
         assert (state.last_error_category is None) == (failures == 0)
-        assert state.circuit_state is CircuitState.CLOSED and state.circuit_last_changed is None
+        assert state.circuit_state is CircuitState.CLOSED
+        assert state.circuit_last_changed is None
 
 
 # --------------------------------------------------------------------------- (b) phase consistency
@@ -137,7 +135,7 @@ def test_phase_is_consistent_with_the_backend_statuses(
     status = build_status({n: BackendView(n, state=s) for n, s in backends.items()}, configured, T0)
     count = len(backends) if configured is None else configured
     with_data = [s.status for s in backends.values() if s is not None and s.observed]
-    routable = sum(1 for s in with_data if s in (BackendHealth.HEALTHY, BackendHealth.UNAUTHENTICATED))
+    routable = sum(1 for s in with_data if s is BackendHealth.HEALTHY)  # unauthenticated serves nothing
 
     assert (status.phase is Phase.READY) == (
         (bool(with_data) and routable == len(with_data)) or (not with_data and count == 0)
@@ -148,7 +146,8 @@ def test_phase_is_consistent_with_the_backend_statuses(
     assert status.backend_count == routable
     assert (status.condition(CONDITION_DEGRADED) is not None) == (BackendHealth.DEGRADED in with_data)
     ready = status.condition(CONDITION_READY)
-    assert ready is not None and (ready.status.value == "True") == (status.phase is Phase.READY)
+    assert ready is not None
+    assert (ready.status.value == "True") == (status.phase is Phase.READY)
     assert len(status.discovered_backends) == len(with_data)
 
 
@@ -190,7 +189,8 @@ def test_breaker_never_runs_two_trials_and_stays_shut_while_open(
                 assert opened_at is not None
                 assert allowed == (mono - opened_at >= open_timeout)
             if before.state is CircuitState.CLOSED:
-                assert allowed and cb is before
+                assert allowed
+                assert cb is before
             if allowed and cb.state is CircuitState.HALF_OPEN:
                 assert not in_flight, "a second half-open trial while one is in flight"
                 in_flight = True
@@ -204,13 +204,16 @@ def test_breaker_never_runs_two_trials_and_stays_shut_while_open(
         in_flight = False
         assert not cb.half_open_test_in_progress
         if op == "success":
-            assert cb.state is CircuitState.CLOSED and cb.failure_count == 0
+            assert cb.state is CircuitState.CLOSED
+            assert cb.failure_count == 0
         elif before.state is CircuitState.HALF_OPEN or (
             before.state is CircuitState.CLOSED and cb.failure_count >= failure_threshold
         ):
-            assert cb.state is CircuitState.OPEN and cb.changed_mono == mono
+            assert cb.state is CircuitState.OPEN
+            assert cb.changed_mono == mono
         else:
-            assert cb.state is before.state and cb.changed_mono == before.changed_mono
+            assert cb.state is before.state
+            assert cb.changed_mono == before.changed_mono
         if cb.state is CircuitState.OPEN and before.state is not CircuitState.OPEN:
             opened_at = mono
 
@@ -227,7 +230,8 @@ def test_open_breaker_freezes_the_backend_state(sequence: list[tuple[Outcome, fl
         allowed, asked = should_probe(state, cfg, mono)
         if not allowed:
             assert asked is state
-            assert state is not None and state.circuit_state is not CircuitState.CLOSED
+            assert state is not None
+            assert state.circuit_state is not CircuitState.CLOSED
             continue
         state = apply_probe(asked, probe(outcome), T0 + timedelta(seconds=mono), mono, cfg, False)
         assert state.circuit is not None
@@ -258,7 +262,13 @@ def test_built_status_is_valid_sorted_unique_and_round_trips(
     assert decode_status(encode_status(status)) == status
     # Nothing changed between the two builds, so no condition moved its transition time.
     assert [c.last_transition_time for c in status.conditions] == [c.last_transition_time for c in earlier.conditions]
+    states = dict(backends.values())
     for backend in status.discovered_backends:
         assert backend.circuit_breaker_state is CircuitState.CLOSED  # breaker disabled
-        # Messages carry categories only, never the probe's or the event's own text.
-        assert not any(raw in backend.message for raw in ("connection reset", "403 forbidden", "event"))
+        # The message names the category, then the reason the backend gave (item 21).
+        state = states[backend.name]
+        assert state is not None
+        if state.last_error_category is not None:
+            assert backend.message.startswith(state.last_error_category.text)
+        if state.last_error and state.status is not BackendHealth.DEGRADED:
+            assert state.last_error in backend.message

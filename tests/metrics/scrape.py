@@ -10,6 +10,8 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from testkit.waits import bound
+
 Key = tuple[str, frozenset[tuple[str, str]]]
 
 
@@ -60,7 +62,7 @@ def eventually(
     scrape: Callable[[], Samples],
     predicate: Callable[[Samples], bool],
     what: str,
-    timeout: float = 30.0,
+    timeout: float | None = None,
     settle: Callable[[], object] | None = None,
 ) -> Samples:
     """Scrape until ``predicate`` holds (``settle``, e.g. the observer's flush, runs first each time).
@@ -68,7 +70,7 @@ def eventually(
     Metrics are read the way Prometheus reads them, by scraping; there is no event to wait
     on for "the scrape says so", so this polls with a bound, like a scraper would.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (bound() if timeout is None else bound(timeout))
     while True:
         if settle is not None:
             settle()

@@ -17,13 +17,15 @@ import yaml
 from tests.servers.fixtures import ECHO_SERVER, RunningServer
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
-from vmcp_actors.config.spec import BackendSpec, FailureHandling
-from vmcp_actors.model.status import Phase, Status, decode_status
-from vmcp_actors.reporting.base import FileReporter
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.model.codec import decode_status
+from vmcp_actors.model.status import Phase, Status
+from vmcp_actors.reporting.sinks import FileReporter
 
 REPO = Path(__file__).resolve().parents[2]
-FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
+FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
 FAST_HEALTH = FailureHandling(
     health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
 )
@@ -44,7 +46,7 @@ class FileSink(ControllableSink):
     def on_disk(self) -> Status:
         return decode_status(json.loads(self.file.path.read_text()))
 
-    def wait_phase(self, phase: Phase, timeout: float = 30.0) -> Status:
+    def wait_phase(self, phase: Phase, timeout: float | None = None) -> Status:
         self.wait_for(lambda sink: bool(sink.writes) and sink.writes[-1].phase is phase, timeout)
         return self.writes[-1]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.waits import bound
 from tests.metrics.scrape import Samples, eventually, scrape_url
 from tests.metrics.support import cli_config, cli_env
 
@@ -39,7 +40,7 @@ def test_run_serves_metrics_on_loopback_until_stopped(tmp_path: Path) -> None:
     try:
         url = ""
         while not url:
-            line = lines.get(timeout=30)
+            line = lines.get(timeout=bound(30))
             if line.startswith(URL_PREFIX):
                 url = line.removeprefix(URL_PREFIX)
         assert url.startswith("http://127.0.0.1:")
@@ -61,7 +62,7 @@ def test_run_serves_metrics_on_loopback_until_stopped(tmp_path: Path) -> None:
         assert ready.get("process_resident_memory_bytes") is not None  # the process's own metrics too
         assert ready.value("vmcp_backend_probes_total", backend="echo", outcome="success") >= 1
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=bound(30)) == 0
     finally:
         if process.poll() is None:
             process.kill()
@@ -88,7 +89,7 @@ def test_a_metrics_port_in_use_is_a_config_error(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             env=cli_env(),
-            timeout=60,
+            timeout=bound(60),
         )
     assert result.returncode == 2
     assert f"metrics_port: cannot listen on 127.0.0.1:{port}" in result.stderr

@@ -14,10 +14,11 @@ from kubernetes import client
 
 from testkit.control_plane import ControlPlane, poll_until
 from testkit.project import DEPLOY_DIR, create_vmcp, get_vmcp
+from testkit.waits import bound
 from tests.metrics.scrape import Samples, eventually, scrape_url
 from tests.metrics.support import FAST_HEALTH
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.config.spec import RuntimeConfig
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.metrics.http import serve_metrics
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
@@ -48,7 +49,7 @@ def test_a_forbidden_sink_is_counted_and_its_recovery_too(
     server = serve_metrics(observer.registry, 0)
 
     def scrape() -> Samples:
-        observer.flush(10.0)
+        observer.flush(bound(10.0))
         return scrape_url(server.url)
 
     try:
@@ -66,7 +67,7 @@ def test_a_forbidden_sink_is_counted_and_its_recovery_too(
         control_plane.apply_manifest(DEPLOY_DIR / "rbac" / "role.yaml", namespace=namespace)
         poll_until(
             lambda: get_vmcp(admin_api, namespace).get("status", {}).get("phase"),
-            timeout=30,
+            timeout=bound(30),
             what="the pending status to land once the Role exists",
         )
         written = eventually(
@@ -86,6 +87,6 @@ def test_a_forbidden_sink_is_counted_and_its_recovery_too(
         assert namespace not in text
         assert "vmcp-actors" not in text
     finally:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
         server.close()
         api.close()  # type: ignore[no-untyped-call]

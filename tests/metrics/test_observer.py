@@ -20,40 +20,41 @@ from tests.metrics.scrape import Samples, scrape_registry
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.actorkit.timers import ManualScheduler
-from vmcp_actors.backend.actor import BackendEvent, ProbeOutcome, snapshot_of
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import (
+from vmcp_actors.backend.lifecycle import transition
+from vmcp_actors.backend.lifecycle_messages import (
     Closed,
     Connect,
     ConnectFailed,
     ConnectSucceeded,
-    Health,
+    CredentialsChanged,
     Input,
-    Lifecycle,
     LifecycleEvent,
     Now,
     ProbeFailed,
     ProbeRequested,
     Publish,
+    Reconfigure,
     Restart,
     RestartDue,
     RetryDue,
     SessionLost,
     Start,
-    State,
     Stop,
-    transition,
 )
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.backend.lifecycle_state import Health, Lifecycle, State
+from vmcp_actors.backend.messages import BackendEvent, ProbeOutcome
+from vmcp_actors.backend.snapshot import snapshot_of
+from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.errors import KubernetesTransientError
-from vmcp_actors.health.actor import ProbeObserved
+from vmcp_actors.health.messages import ProbeObserved
 from vmcp_actors.metrics.events import BackendRestarted
 from vmcp_actors.metrics.observer import REQUESTED, MetricsObserver, probe_outcome, restart_reason
 from vmcp_actors.metrics.sinks import attach_request_observer, sink_label
 from vmcp_actors.model.status import Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterEvent
-from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, TeeReporter
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.reporting.sinks import FileReporter, LoggingReporter, NoOpReporter, TeeReporter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SPEC = BackendSpec(name="b", type="streamable-http", url="http://127.0.0.1:1/mcp")
@@ -88,14 +89,16 @@ def test_restart_reasons() -> None:
     assert restart_reason(event(State.UNREACHABLE, State.STARTING, kind=FailureKind.TIMEOUT)) == "timeout"
     assert restart_reason(event(State.FAILED, State.STARTING)) == "unknown"
     assert restart_reason(event(State.STOPPED, State.STARTING)) == REQUESTED
-    assert restart_reason(event(State.AUTH_REQUIRED, State.STARTING)) == REQUESTED
+    assert restart_reason(event(State.AUTH_REQUIRED, State.STARTING, kind=FailureKind.AUTH_REQUIRED)) == "auth_required"
+    assert restart_reason(event(State.DISCONNECTED, State.STARTING)) == REQUESTED
     assert restart_reason(event(State.UNKNOWN, State.STARTING, attempt=1)) is None  # the first start
     assert restart_reason(event(State.UNKNOWN, State.STARTING, attempt=5)) is None  # a rebuilt actor: actor_crash
     assert restart_reason(event(State.STARTING, State.FAILED, kind=FailureKind.TRANSIENT)) is None
 
 
 _KINDS = [FailureKind.TRANSIENT, FailureKind.TIMEOUT, FailureKind.SESSION_LOST, FailureKind.PROTOCOL]
-_STEPS = st.lists(st.tuples(st.integers(0, 9), st.sampled_from(_KINDS)), max_size=60)
+_KINDS.append(FailureKind.AUTH_REQUIRED)
+_STEPS = st.lists(st.tuples(st.integers(0, 12), st.sampled_from(_KINDS)), max_size=60)
 
 
 def _input(choice: int, kind: FailureKind, lc: Lifecycle) -> Input:
@@ -111,6 +114,9 @@ def _input(choice: int, kind: FailureKind, lc: Lifecycle) -> Input:
         RetryDue(lc.timer_token),
         RestartDue(lc.timer_token),
         ProbeFailed(lc.attempt, failure) if lc.probe_in_flight else ProbeRequested(),
+        Reconfigure(changed=True, remote=True),
+        Reconfigure(changed=kind is FailureKind.TIMEOUT, remote=True, auto_start_enabled=True),
+        CredentialsChanged(),
     ]
     return inputs[choice]
 
@@ -227,14 +233,14 @@ def status(n: int) -> Status:
 
 
 class ThrottledSink(ControllableSink):
-    """Asks the reporter to wait once before the first write, as a rate limiter would."""
+    """Asks the reporter to wait ``wait`` seconds before writing, as a rate limiter would."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.waits = [0.5]
+        self.wait = 0.0
 
     def ready_in(self) -> float:
-        return self.waits.pop() if self.waits else 0.0
+        return self.wait
 
 
 @pytest.fixture
@@ -255,9 +261,11 @@ def test_reporter_outcomes_match_its_stats_at_rest(
 ) -> None:
     reporter, sink, scheduler = reporter_world
     sink.failing = True
+    sink.wait = 0.5
     reporter.report_status(status(0))
-    reporter.wait_idle()
-    scheduler.advance(0.5)  # the throttle's wait, then the first (failing) write
+    reporter.wait_idle()  # the write is deferred: the sink asked to wait
+    sink.wait = 0.0
+    scheduler.advance(0.5)  # the throttle's wait is over: the first (failing) write
     sink.wait_attempts(1)
     reporter.wait_idle()
     samples = read(observer)

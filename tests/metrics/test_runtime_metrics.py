@@ -15,16 +15,20 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from testkit.waits import bound
 from tests.metrics.scrape import Samples, eventually, scrape_url
 from tests.metrics.support import FAST_HEALTH, FAST_RECONNECT, FileSink, http, runtime_threads, stdio
 from tests.servers.fixtures import ServerFactory
-from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.metrics.http import MetricsServer, serve_metrics
 from vmcp_actors.metrics.observer import MetricsObserver
 from vmcp_actors.model.status import Phase
 from vmcp_actors.runtime.runtime import Runtime
-from vmcp_actors.runtime.supervisor import RestartPolicy
+from vmcp_actors.runtime.supervision import RestartPolicy
+from vmcp_actors.testing import crash_backend
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
@@ -45,7 +49,7 @@ class Scraper:
         return self.runtime.metrics
 
     def scrape(self) -> Samples:
-        self.observer.flush(10.0)
+        self.observer.flush(bound(10.0))
         return scrape_url(self.server.url)
 
     def until(self, predicate: Callable[[Samples], bool], what: str, timeout: float = 30.0) -> Samples:
@@ -72,7 +76,7 @@ def run(sink: FileSink) -> Iterator[Callable[..., Scraper]]:
 
     yield start
     for scraper in started:
-        scraper.runtime.stop(15.0)
+        scraper.runtime.stop(bound(15.0))
         scraper.server.close()
 
 
@@ -100,7 +104,7 @@ def test_a_killed_and_restarted_backend(
 
     server.kill()
     runtime = scraper.runtime
-    sink.wait_for(lambda _: runtime.snapshots()["remote"].consecutive_failures >= 2, timeout=30)
+    sink.wait_for(lambda _: runtime.snapshots()["remote"].consecutive_failures >= 2)
     down = scraper.until(
         lambda s: s.value("vmcp_backend_restarts_total", backend="remote", reason="transient") >= 1,
         "a reconnect after a refused connection",
@@ -172,7 +176,7 @@ def test_a_sink_that_fails_then_recovers(
 ) -> None:
     sink.failing = True
     scraper = run(stdio(echo_stdio_command, "one"))
-    sink.wait_attempts(2, timeout=30)
+    sink.wait_attempts(2)
     failing = scraper.until(
         lambda s: s.value("vmcp_status_writes_total", sink="filesink", outcome="failed") >= 2,
         "two failed writes",
@@ -192,7 +196,7 @@ def test_a_sink_that_fails_then_recovers(
     assert recovered.value("vmcp_status_updates_total") >= 1
     assert sink.on_disk().phase is Phase.READY
 
-    scraper.runtime.stop(15.0)  # the final status is written and counted before the observer stops
+    scraper.runtime.stop(bound(15.0))  # the final status is written and counted before the observer stops
     final = scrape_url(scraper.server.url)
 
     def writes(outcome: str) -> float:
@@ -213,7 +217,7 @@ def test_a_crashed_backend_actor_counts_as_an_actor_crash_restart(
     sink.wait_phase(Phase.READY)
     runtime = scraper.runtime
     before = runtime.snapshots()["one"].attempt
-    runtime.crash_backend_for_test("one", RuntimeError("injected bug"))
+    crash_backend(runtime, "one", RuntimeError("injected bug"))
     sink.wait_for(lambda _: runtime.snapshots()["one"].attempt > before and runtime.snapshots()["one"].running)
     samples = scraper.until(
         lambda s: s.value("vmcp_backend_restarts_total", backend="one", reason="actor_crash") == 1.0,
@@ -245,9 +249,8 @@ def test_two_runtimes_in_one_process_keep_separate_registries(
     assert first.scrape().value("vmcp_tool_calls_total", backend="alpha", outcome="success") == 1.0
     assert not second.scrape().matching("vmcp_tool_calls_total")
 
-    # Stopping one leaves the other's metrics alone (its observer thread too).  The short
-    # timeout: Runtime.stop waits for every actor thread in the process, the other's included.
-    first.runtime.stop(3.0)
+    # Stopping one leaves the other's metrics alone (its observer thread too).
+    first.runtime.stop(bound(15.0))
     assert not first.runtime.metrics.alive
     assert second.runtime.metrics.alive
     stopped = scrape_url(first.server.url)
@@ -271,7 +274,7 @@ def test_a_shared_registry_is_refused_before_anything_starts(
         assert caught.value.field == "metrics"
         assert set(runtime_threads()) == threads  # the refused runtime left nothing running
     finally:
-        first.stop(15.0)
+        first.stop(bound(15.0))
 
 
 def test_metrics_can_be_turned_off(sink: FileSink, echo_stdio_command: tuple[str, tuple[str, ...]]) -> None:
@@ -286,4 +289,4 @@ def test_metrics_can_be_turned_off(sink: FileSink, echo_stdio_command: tuple[str
         assert runtime.metrics is None
         assert "vmcp-metrics" not in runtime_threads()
     finally:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))

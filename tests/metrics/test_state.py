@@ -7,12 +7,12 @@ from hypothesis import strategies as st
 
 from tests.metrics.scrape import Samples
 from tests.strategies import statuses
-from vmcp_actors.backend.actor import BackendSnapshot, snapshot_of
-from vmcp_actors.backend.lifecycle import Lifecycle, State
-from vmcp_actors.config.spec import BackendSpec
+from vmcp_actors.backend.lifecycle_state import Lifecycle, State
+from vmcp_actors.backend.snapshot import BackendSnapshot, snapshot_of
+from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.metrics.state import HEALTH_WORDS, RuntimeView, StateCollector, health_of, state_families
 from vmcp_actors.model.status import BackendHealth, DiscoveredBackend, Phase, Status
-from vmcp_actors.reporting.actor_reporter import ReporterStats
+from vmcp_actors.reporting.coalescing import ReporterStats
 
 
 def samples(view: RuntimeView) -> Samples:
@@ -59,16 +59,17 @@ def test_one_hot_gauges_and_routability_agree_with_the_status(
 def test_routable_counts_match_the_status_backend_count_for_built_statuses() -> None:
     status = Status(
         phase=Phase.DEGRADED,
-        message="2/3 backends routable",
+        message="1/3 backends routable",
         discovered_backends=(
             DiscoveredBackend("a", status="ready"),
             DiscoveredBackend("b", status="unauthenticated"),
             DiscoveredBackend("c", status="unavailable", consecutive_failures=4),
         ),
-        backend_count=2,
+        backend_count=1,
     )
     read = samples(RuntimeView(status, {"c": snapshot("c", failures=3), "d": snapshot("d")}))
-    assert read.total("vmcp_backend_routable") == status.backend_count
+    assert read.total("vmcp_backend_routable") == status.backend_count  # unauthenticated is not routable
+    assert read.get("vmcp_backend_health", backend="b", health="unauthenticated") == 1.0
     assert read.get("vmcp_backend_health", backend="c", health="unhealthy") == 1.0
     assert read.get("vmcp_backend_health", backend="d", health="unknown") == 1.0  # no health data yet
     assert read.get("vmcp_backend_consecutive_failures", backend="c") == 4.0  # probe failures, as in the CRD

@@ -7,15 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.model.status import (
-    BackendHealth,
-    Condition,
-    DiscoveredBackend,
-    Phase,
-    Status,
-    decode_status,
-    encode_status,
-)
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.status import BackendHealth, Condition, DiscoveredBackend, Phase, Status
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -30,8 +23,9 @@ def test_backend_health_maps_to_the_crd_vocabulary() -> None:
     }
 
 
-def test_only_healthy_and_unauthenticated_are_routable() -> None:
-    assert {h for h in BackendHealth if h.routable} == {BackendHealth.HEALTHY, BackendHealth.UNAUTHENTICATED}
+def test_only_healthy_is_routable() -> None:
+    """An unauthenticated backend serves nothing: not routable (toolhive's #4920 stop-gap is not copied)."""
+    assert {h for h in BackendHealth if h.routable} == {BackendHealth.HEALTHY}
 
 
 def test_unknown_phase_becomes_pending_only_through_the_crd_conversion() -> None:

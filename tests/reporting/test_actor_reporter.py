@@ -15,7 +15,9 @@ from vmcp_actors.actorkit.timers import ManualScheduler
 from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
 from vmcp_actors.model.status import Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import Shutdown
+from vmcp_actors.reporting.coalescing import DEFAULT_RETRY_BACKOFF
+from vmcp_actors.reporting.protocol import Shutdown
+from vmcp_actors.testing import crash_reporter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FAST = Backoff(initial=0.005, maximum=0.02, factor=2.0, jitter=0.1)
@@ -107,7 +109,7 @@ def test_a_failed_write_is_retried_after_a_jittered_backoff(
     assert sink.attempts == 1
     delay = scheduler.next_due()
     assert delay is not None
-    assert 0.1 <= delay <= 0.12  # DEFAULT_RETRY_BACKOFF: 100 ms plus up to 20 % jitter
+    assert DEFAULT_RETRY_BACKOFF.initial <= delay <= DEFAULT_RETRY_BACKOFF.initial * (1 + DEFAULT_RETRY_BACKOFF.jitter)
     sink.failing = False
     scheduler.advance(delay)
     sink.wait_for(lambda s: len(s.writes) == 1)
@@ -131,8 +133,8 @@ def test_retries_back_off_exponentially_up_to_the_cap_without_busy_looping(
         delays.append(delay)
         scheduler.advance(delay)
     assert delays == sorted(delays)
-    assert delays[-1] == 30.0
-    assert all(d <= 30.0 for d in delays)
+    assert delays[-1] == DEFAULT_RETRY_BACKOFF.maximum
+    assert all(d <= DEFAULT_RETRY_BACKOFF.maximum for d in delays)
 
 
 def test_a_newer_status_replaces_the_one_being_retried(
@@ -160,7 +162,12 @@ def test_shutdown_flushes_the_pending_status(started: tuple[ActorReporter, Shutd
     assert sink.entered.wait(5)
     reporter.report_status(status(2))
     done = threading.Event()
-    thread = threading.Thread(target=lambda: (shutdown(5.0), done.set()))
+
+    def shut_down() -> None:
+        shutdown(5.0)
+        done.set()
+
+    thread = threading.Thread(target=shut_down)
     thread.start()
     assert not done.wait(0.05)  # still flushing: the sink is blocked
     sink.unblock()
@@ -256,7 +263,7 @@ def test_a_crashed_actor_is_replaced_and_keeps_the_pending_status(
     reporter.report_status(status(1))
     reporter.wait_idle()
     sink.failing = False
-    reporter.crash_actor_for_test(RuntimeError("injected bug"))
+    crash_reporter(reporter, RuntimeError("injected bug"))
     sink.wait_for(lambda s: len(s.writes) == 1)
     assert reporter.restarts == 1
     assert sink.writes == [status(1)]

@@ -9,6 +9,7 @@ an unchanged status.  Waiting is done on the API (poll with a deadline) or on th
 
 from __future__ import annotations
 
+import functools
 import logging
 import statistics
 import threading
@@ -25,12 +26,13 @@ from testkit.control_plane import ControlPlane, iter_manifests, poll_until, raw_
 from testkit.project import DEPLOY_DIR, create_vmcp, get_vmcp
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.errors import KubernetesNotFoundError, KubernetesPermissionError
-from vmcp_actors.health.status_builder import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
+from vmcp_actors.model.conditions import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY
 from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import LoggingReporter
 from vmcp_actors.reporting.factory import new_reporter
-from vmcp_actors.reporting.kubernetes.reporter import GROUP, PLURAL, VERSION, K8sReporter, desired_status
+from vmcp_actors.reporting.kubernetes.mapping import GROUP, PLURAL, VERSION, desired_status
+from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.reporting.sinks import LoggingReporter
 
 RUNTIME_SA = "vmcp-actors"
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -174,7 +176,7 @@ def test_status_is_written_read_back_and_shown_in_printer_columns(
         ("BackendsDiscovered", "True", generation),
         ("Degraded", "True", generation),
     ]
-    assert reporter.requests_made == {"get": 1, "update": 1}
+    assert reporter.stats().requests == {"get": 1, "update": 1}
 
     table = raw_request(
         admin_api, "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}", headers={"Accept": TABLE_ACCEPT}
@@ -186,10 +188,11 @@ def test_status_is_written_read_back_and_shown_in_printer_columns(
 
     # A second, different status is one PUT on the kept object: no GET before it.
     reporter.report_status(runtime_status(2, ready=ConditionStatus.FALSE, phase=Phase.FAILED, backends=0))
-    assert reporter.requests_made == {"get": 1, "update": 2}
+    assert reporter.stats().requests == {"get": 1, "update": 2}
     status = get_vmcp(admin_api, namespace)["status"]
     assert status["phase"] == "Failed"
-    assert "backendCount" not in status and "discoveredBackends" not in status  # omitempty clears them
+    assert "backendCount" not in status  # omitempty clears them
+    assert "discoveredBackends" not in status
     table = raw_request(
         admin_api, "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}", headers={"Accept": TABLE_ACCEPT}
     ).json()
@@ -324,7 +327,7 @@ def test_concurrent_writer_keeps_its_fields_and_the_reporter_converges(
                 # Let a write land now and then, so the two writers' writes interleave. Waiting on the
                 # API server (not on the actor going idle) makes this deterministic: a write that hit
                 # conflicts is retried on a timer, and the actor is idle meanwhile.
-                wait_for(lambda status=status: shows(admin_api, namespace, status), f"status #{index}")
+                wait_for(functools.partial(shows, admin_api, namespace, status), f"status #{index}")
         wait_for(lambda: shows(admin_api, namespace, statuses[-1]), "the reporter's last status")
         elapsed = time.monotonic() - started
         # The writer keeps going after the reporter is done: nothing of ours may be lost.
@@ -411,7 +414,8 @@ def test_rbac_as_the_runtime_service_account(
     pending = runtime_status(3)
     reporter.report_status(pending)
     failed = wait_for(lambda: reporter.stats() if reporter.stats().failed_attempts >= 2 else None, "retries")
-    assert "KubernetesPermissionError" in failed.last_error and "virtualmcpservers/status" in failed.last_error
+    assert "KubernetesPermissionError" in failed.last_error
+    assert "virtualmcpservers/status" in failed.last_error
     assert get_vmcp(admin_api, namespace)["status"]["message"] == "status #1"
     control_plane.apply_manifest(DEPLOY_DIR / "rbac" / "role.yaml", namespace=namespace)
     wait_for(lambda: shows(admin_api, namespace, pending), "the pending status after the Role is restored")
@@ -474,7 +478,8 @@ def test_api_server_outage_never_blocks_and_the_latest_status_lands(
         assert statistics.median(durations) < 1e-4, f"report_status took {statistics.median(durations):.6f}s"
         assert max(durations) < 0.25, f"report_status blocked for {max(durations):.3f}s while the API server was down"
         failing = reporter.stats()
-        assert failing.pending and "KubernetesTransientError" in failing.last_error
+        assert failing.pending
+        assert "KubernetesTransientError" in failing.last_error
     finally:
         control_plane.start_apiserver()
 
@@ -502,7 +507,7 @@ def test_the_same_status_1000_times_is_written_once(
     for _ in range(1000):
         sink.report_status(runtime_status(1))  # equal content, a fresh object each time
     assert get_vmcp(admin_api, namespace)["metadata"]["resourceVersion"] == written
-    assert sink.requests_made == {"get": 1, "update": 1}
+    assert sink.stats().requests == {"get": 1, "update": 1}
     assert sink.stats().skipped_unchanged == 1000
 
     reporter = actor_reporters(sink)
@@ -510,7 +515,7 @@ def test_the_same_status_1000_times_is_written_once(
         reporter.report_status(runtime_status(1))
     reporter.wait_idle()
     assert get_vmcp(admin_api, namespace)["metadata"]["resourceVersion"] == written
-    assert sink.requests_made == {"get": 1, "update": 1}
+    assert sink.stats().requests == {"get": 1, "update": 1}
 
 
 def test_an_old_cache_is_reread_so_a_reassert_repairs_an_overwritten_status(
@@ -531,10 +536,10 @@ def test_an_old_cache_is_reread_so_a_reassert_repairs_an_overwritten_status(
     put_status(admin_api, obj, {**obj["status"], "phase": "Pending", "message": "overwritten by someone"})
 
     sink.report_status(runtime_status(1))
-    assert sink.requests_made == {"get": 1, "update": 1}, "a fresh cache is trusted"
+    assert sink.stats().requests == {"get": 1, "update": 1}, "a fresh cache is trusted"
     now[0] = 31.0
     sink.report_status(runtime_status(1))
-    assert sink.requests_made == {"get": 2, "update": 2}
+    assert sink.stats().requests == {"get": 2, "update": 2}
     assert get_vmcp(admin_api, namespace)["status"]["message"] == "status #1"
 
 

@@ -25,14 +25,11 @@ from vmcp_actors import new_reporter as reexported_new_reporter
 from vmcp_actors.actorkit.timers import ManualClock
 from vmcp_actors.errors import KubernetesConfigError, KubernetesTransientError, ReporterClosedError, ValidationError
 from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
-from vmcp_actors.reporting.base import LoggingReporter
 from vmcp_actors.reporting.factory import new_reporter
-from vmcp_actors.reporting.kubernetes.reporter import (
-    K8sReporter,
-    desired_status,
-    load_api_client,
-    missing_core_conditions,
-)
+from vmcp_actors.reporting.kubernetes.client import load_api_client
+from vmcp_actors.reporting.kubernetes.mapping import desired_status, missing_core_conditions
+from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.reporting.sinks import LoggingReporter
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -268,9 +265,9 @@ def test_an_unreachable_api_server_is_a_transient_error() -> None:
         reporter.report_status(Status(phase=Phase.READY))
     assert "cannot reach the Kubernetes API server to get VirtualMCPServer ns/vmcp" in str(caught.value)
     assert caught.value.status is None
-    assert reporter.requests_made == {"get": 1}
+    assert reporter.stats().requests == {"get": 1}
     reporter.report_status(None)  # a no-op, like toolhive's
-    assert reporter.requests_made == {"get": 1}
+    assert reporter.stats().requests == {"get": 1}
 
 
 def test_every_request_waits_for_a_token() -> None:

@@ -16,17 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.strategies import discovered_backends, statuses, times
-from vmcp_actors.model.status import (
-    Condition,
-    ConditionStatus,
-    Phase,
-    Status,
-    encode_backend,
-    encode_condition,
-    format_time,
-    parse_time,
-)
-from vmcp_actors.reporting.kubernetes.reporter import RUNTIME_CONDITION_TYPES, desired_status
+from vmcp_actors.model.codec import encode_backend, encode_condition
+from vmcp_actors.model.status import Condition, ConditionStatus, Phase, Status, format_time, parse_time
+from vmcp_actors.reporting.kubernetes.mapping import RUNTIME_CONDITION_TYPES, desired_status
 
 RUNTIME_FIELDS = {"phase", "message", "backendCount", "discoveredBackends", "observedGeneration", "conditions"}
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from vmcp_actors.errors import ShutdownTimeoutError
-from vmcp_actors.model.status import DiscoveredBackend, Phase, Status, decode_status
-from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, OnceShutdown, Reporter
+from vmcp_actors.model.codec import decode_status
+from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter
+from vmcp_actors.reporting.sinks import FileReporter, LoggingReporter, NoOpReporter
 
 T0 = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 
@@ -102,7 +104,7 @@ def test_file_reporter_readers_never_see_a_torn_file(tmp_path: Path) -> None:
 def test_file_reporter_leaves_no_temp_file_when_writing_fails(tmp_path: Path) -> None:
     target = tmp_path / "status.json"
     target.mkdir()  # renaming a file over a directory fails
-    with pytest.raises(OSError):
+    with pytest.raises(IsADirectoryError):
         FileReporter(target).report_status(big_status(1))
     assert list(tmp_path.iterdir()) == [target]
 

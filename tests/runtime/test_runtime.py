@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,19 +11,27 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.fixtures import RunningServer, ServerFactory, child_pids
+from testkit.processes import child_pids
+from testkit.waits import bound
+from tests.servers.fixtures import RunningServer, ServerFactory
 from tests.sinks import ControllableSink
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy, State
-from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
-from vmcp_actors.model.status import Phase, Status, decode_status
-from vmcp_actors.reporting.base import FileReporter
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy, State
+from vmcp_actors.backend.snapshot import BackendSnapshot
+from vmcp_actors.cli import reconnect_policy
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.model.codec import decode_status
+from vmcp_actors.model.status import Phase, Status
+from vmcp_actors.reporting.sinks import FileReporter
 from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
-from vmcp_actors.runtime.supervisor import RestartPolicy
+from vmcp_actors.runtime.supervision import RestartPolicy
+from vmcp_actors.testing import crash_backend, crash_health
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 
-FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
+FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
 FAST_HEALTH = FailureHandling(
     health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
 )
@@ -43,9 +52,27 @@ class FileSink(ControllableSink):
     def on_disk(self) -> Status:
         return decode_status(json.loads(self.file.path.read_text()))
 
-    def wait_phase(self, phase: Phase, timeout: float = 30.0) -> Status:
+    def wait_phase(self, phase: Phase, timeout: float | None = None) -> Status:
         self.wait_for(lambda sink: bool(sink.writes) and sink.writes[-1].phase is phase, timeout)
         return self.writes[-1]
+
+
+def wait_snapshot(
+    runtime: Runtime, name: str, predicate: Callable[[BackendSnapshot], bool], timeout: float | None = None
+) -> BackendSnapshot:
+    """Wait until backend ``name``'s published snapshot satisfies ``predicate``.
+
+    Snapshots are published without a notification (a status write need not follow:
+    the reporter skips and coalesces), so this polls the value within a deadline.
+    """
+    deadline = time.monotonic() + (bound() if timeout is None else bound(timeout))
+    while True:
+        snapshot = runtime.snapshots()[name]
+        if predicate(snapshot):
+            return snapshot
+        if time.monotonic() > deadline:
+            raise AssertionError(f"backend {name} never reached the expected state: {snapshot}")
+        time.sleep(0.02)  # polling a published value; there is nothing to wait on
 
 
 def runtime_threads() -> list[str]:
@@ -71,7 +98,7 @@ def run(sink: FileSink) -> Iterator[Callable[..., Runtime]]:
 
     yield start
     for runtime in started:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
 
 
 def stdio(command: tuple[str, tuple[str, ...]], name: str) -> BackendSpec:
@@ -97,7 +124,8 @@ def test_phase_moves_from_pending_to_ready_and_the_file_shows_it(
     assert [b.name for b in ready.discovered_backends] == ["files", "remote"]
     assert all(b.status == "ready" for b in ready.discovered_backends)
     ready_condition = ready.condition("Ready")
-    assert ready_condition is not None and ready_condition.reason == "AllBackendsRoutable"
+    assert ready_condition is not None
+    assert ready_condition.reason == "AllBackendsRoutable"
     assert sink.on_disk().same_content(ready)
     assert runtime.snapshots()["files"].state is State.RUNNING
 
@@ -151,7 +179,7 @@ def test_update_restarts_only_on_a_real_change(
     runtime.update_backend(BackendSpec(name="one", command=spec.command, args=spec.args, description="docs"))
     assert runtime.snapshots()["one"].attempt == 1
     runtime.update_backend(BackendSpec(name="one", command=spec.command, args=spec.args, env={"A": "1"}))
-    sink.wait_for(lambda _: runtime.snapshots()["one"].attempt == 2 and runtime.snapshots()["one"].running)
+    wait_snapshot(runtime, "one", lambda snap: snap.attempt == 2 and snap.running)
 
 
 def test_a_crashed_backend_actor_is_restarted_and_status_keeps_flowing(
@@ -160,10 +188,10 @@ def test_a_crashed_backend_actor_is_restarted_and_status_keeps_flowing(
     runtime = run(stdio(echo_stdio_command, "one"), stdio(echo_stdio_command, "two"))
     sink.wait_phase(Phase.READY)
     before = runtime.snapshots()["one"].attempt
-    runtime.crash_backend_for_test("one", RuntimeError("injected bug"))
-    sink.wait_for(lambda _: runtime.snapshots()["one"].attempt > before and runtime.snapshots()["one"].running)
+    crash_backend(runtime, "one", RuntimeError("injected bug"))
+    wait_snapshot(runtime, "one", lambda snap: snap.attempt > before and snap.running)
     sink.wait_phase(Phase.READY)
-    runtime.crash_health_for_test(RuntimeError("injected bug in the health actor"))
+    crash_health(runtime, RuntimeError("injected bug in the health actor"))
     runtime.remove_backend("two")  # the restarted health actor sees and reports this
     sink.wait_for(lambda s: [b.name for b in s.writes[-1].discovered_backends] == ["one"])
 
@@ -200,7 +228,7 @@ def test_stop_is_bounded_even_when_a_backend_hangs(sink: FileSink, mcp_servers: 
         ),
         sink,
     )
-    sink.wait_for(lambda _: runtime.snapshots()["stuck"].state is State.STARTING)
+    wait_snapshot(runtime, "stuck", lambda snap: snap.state is State.STARTING)
     started = time.monotonic()
     runtime.stop(3.0)
     assert time.monotonic() - started < 3.0 + 2.0
@@ -229,9 +257,9 @@ def test_a_backend_that_keeps_crashing_is_escalated_as_failed(
     )
     try:
         sink.wait_phase(Phase.READY)
-        runtime.crash_backend_for_test("one", RuntimeError("bug #1"))
-        sink.wait_for(lambda _: runtime.snapshots()["one"].attempt == 2 and runtime.snapshots()["one"].running)
-        runtime.crash_backend_for_test("one", RuntimeError("bug #2"))  # over budget: escalate
+        crash_backend(runtime, "one", RuntimeError("bug #1"))
+        wait_snapshot(runtime, "one", lambda snap: snap.attempt == 2 and snap.running)
+        crash_backend(runtime, "one", RuntimeError("bug #2"))  # over budget: escalate
 
         def one_failed(s: ControllableSink) -> bool:
             backend = s.writes[-1].backend("one")
@@ -243,4 +271,67 @@ def test_a_backend_that_keeps_crashing_is_escalated_as_failed(
         one = status.backend("one")
         assert (one is not None and "crashed" in one.message.lower()) or "unavailable" in (one.message if one else "")
     finally:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
+
+
+SILENT_PING_SERVER = Path(__file__).resolve().parents[1] / "servers" / "silent_ping_server.py"
+
+
+def test_failure_handling_sets_the_probe_timeout_even_when_a_lifecycle_policy_is_passed(sink: FileSink) -> None:
+    """Bug: any LifecyclePolicy (the CLI always passes one) replaced healthCheckTimeout with its own 10 s."""
+    failure = FailureHandling(
+        health_check_interval=30.0, health_check_timeout=0.5, unhealthy_threshold=1, status_reporting_interval=30.0
+    )
+    backend = BackendSpec(name="silent", type="stdio", command=sys.executable, args=(str(SILENT_PING_SERVER),))
+    runtime = Runtime.start(
+        RuntimeConfig(backends=[backend], failure_handling=failure),
+        sink,
+        lifecycle_policy=reconnect_policy(example=False),
+    )
+    try:
+        wait_snapshot(runtime, "silent", lambda snap: snap.running)
+        connected = time.monotonic()
+
+        def probe_timed_out(s: ControllableSink) -> bool:
+            silent = s.writes[-1].backend("silent") if s.writes else None
+            return silent is not None and silent.message.startswith("Health check timed out: ")
+
+        # The first probe starts on connect; with the configured 0.5 s it fails well inside
+        # this bound, with the policy's 10 s it cannot.
+        sink.wait_for(probe_timed_out, timeout=7.0)
+        assert time.monotonic() - connected < 7.0
+    finally:
+        runtime.stop(bound(15.0))
+
+
+def test_stopping_one_runtime_neither_waits_for_nor_touches_another_ones_threads(
+    sink: FileSink, tmp_path: Path, echo_stdio_command: tuple[str, tuple[str, ...]]
+) -> None:
+    """Bug: stop joined every actor thread in the process, so it waited out its timeout beside a second runtime."""
+
+    def started_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+        prefixes = ("BackendActor", "HealthActor", "Supervisor", "_ReporterActor", "vmcp-")
+        return {t for t in set(threading.enumerate()) - before if t.name.startswith(prefixes)}
+
+    other_sink = FileSink(tmp_path / "other.json")
+    config = RuntimeConfig(backends=[stdio(echo_stdio_command, "one")], failure_handling=FAST_HEALTH)
+    before = set(threading.enumerate())
+    first = Runtime.start(config, sink, lifecycle_policy=FAST_RECONNECT)
+    sink.wait_phase(Phase.READY)
+    first_threads = started_threads(before)
+    second = Runtime.start(config, other_sink, lifecycle_policy=FAST_RECONNECT)
+    try:
+        other_sink.wait_phase(Phase.READY)
+        second_threads = started_threads(before | first_threads)
+        assert {t.name.split("-")[0] for t in first_threads} >= {"BackendActor", "HealthActor", "Supervisor"}
+        assert {t.name.split("-")[0] for t in second_threads} >= {"BackendActor", "HealthActor", "Supervisor"}
+        started = time.monotonic()
+        first.stop(10.0)
+        elapsed = time.monotonic() - started
+        assert not [t.name for t in first_threads if t.is_alive()]  # its own threads are all joined
+        assert all(t.is_alive() for t in second_threads)  # the other runtime's are untouched
+        assert elapsed < 5.0, f"stop waited {elapsed:.2f} s of its 10 s budget"
+        assert second.snapshots()["one"].running
+    finally:
+        first.stop(10.0)
+        second.stop(10.0)

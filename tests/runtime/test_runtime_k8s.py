@@ -21,18 +21,22 @@ import yaml
 from kubernetes import client
 
 from testkit.control_plane import ControlPlane, poll_until
+from testkit.processes import child_pids
 from testkit.project import REPO_ROOT, create_vmcp, get_vmcp
+from testkit.waits import bound
 from tests.servers.fixtures import (
     ECHO_SERVER,
     ServerFactory,
-    child_pids,
     echo_stdio_command,
     mcp_servers,
 )
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
-from vmcp_actors.config.spec import BackendSpec, FailureHandling, RuntimeConfig
-from vmcp_actors.model.status import Status, decode_status, encode_status
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 from vmcp_actors.runtime.runtime import Runtime
 
@@ -41,11 +45,12 @@ __all__ = ["echo_stdio_command", "mcp_servers"]  # fixtures used by the tests be
 FAST = FailureHandling(
     health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
 )
-RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1), probe_timeout=2.0)
+RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
 
 
 def stored(api: client.ApiClient, namespace: str) -> dict[str, Any]:
-    return get_vmcp(api, namespace).get("status", {})
+    status: dict[str, Any] = get_vmcp(api, namespace).get("status", {})
+    return status
 
 
 def wait_stored(api: client.ApiClient, namespace: str, predicate: Any, what: str) -> dict[str, Any]:
@@ -56,7 +61,7 @@ def wait_stored(api: client.ApiClient, namespace: str, predicate: Any, what: str
         result.update(stored(api, namespace))
         return True if predicate(result) else None
 
-    poll_until(check, timeout=60.0, what=what)
+    poll_until(check, timeout=bound(), what=what)
     return result
 
 
@@ -68,7 +73,7 @@ def runtime_k8s(
     started: list[Runtime] = []
     yield started, namespace
     for runtime in started:
-        runtime.stop(15.0)
+        runtime.stop(bound(15.0))
 
 
 def test_phase_and_backends_reach_the_api_and_follow_a_backend_outage(
@@ -98,7 +103,7 @@ def test_phase_and_backends_reach_the_api_and_follow_a_backend_outage(
     assert remote["status"] in ("unavailable", "unknown")
     mcp_servers.restart(server)
     wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "phase Ready again")
-    runtime.stop(15.0)
+    runtime.stop(bound(15.0))
     final = runtime.status()
     assert final is not None
     assert decode_status({**stored(admin_api, namespace), "timestamp": None}).same_content(
@@ -149,7 +154,7 @@ def test_sigterm_to_the_command_leaves_its_final_status_in_the_api(
     try:
         wait_stored(admin_api, namespace, lambda s: s.get("phase") == "Ready", "the command's Ready in the API")
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=bound())
     finally:
         if process.poll() is None:
             process.kill()

@@ -25,6 +25,7 @@ from typing import IO
 import pytest
 
 from testkit.processes import child_pids
+from testkit.waits import bound
 from vmcp_actors.actorkit.loop import LoopThread
 
 SERVERS_DIR = Path(__file__).resolve().parent
@@ -32,10 +33,10 @@ ECHO_SERVER = SERVERS_DIR / "echo_server.py"
 FAULT_SERVER = SERVERS_DIR / "fault_server.py"
 GARBAGE_STDIO = SERVERS_DIR / "garbage_stdio.py"
 
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = bound(60.0)
 """Generous: importing the SDK takes ~1 s, much more on a loaded 2-core CI machine."""
 
-LOOP_STOP_TIMEOUT = 15.0
+LOOP_STOP_TIMEOUT = bound(15.0)
 
 _STDERR_TAIL = 50
 
@@ -223,7 +224,7 @@ def loop_thread() -> Iterator[LoopThread]:
         thread.stop(LOOP_STOP_TIMEOUT)
 
 
-_THREAD_EXIT_GRACE = 5.0
+_THREAD_EXIT_GRACE = bound(10.0)
 """asyncio's child watcher thread ends right after reaping; joining it is bounded by this."""
 
 

@@ -47,9 +47,11 @@ class SystemClock:
     """The real clocks of the process."""
 
     def monotonic(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     def now(self) -> datetime:
+        """The current UTC wall time."""
         return datetime.now(UTC)
 
 
@@ -62,14 +64,17 @@ class ManualClock:
         self._lock = threading.Lock()
 
     def monotonic(self) -> float:
+        """The manual monotonic reading (starts at 1000)."""
         with self._lock:
             return self._monotonic
 
     def now(self) -> datetime:
+        """The manual wall time."""
         with self._lock:
             return self._wall
 
     def advance(self, seconds: float) -> None:
+        """Move both readings forward by ``seconds`` (never backwards)."""
         if seconds < 0:
             raise ValueError(f"a clock cannot go backwards (advance by {seconds})")
         with self._lock:
@@ -88,6 +93,7 @@ class Timer:
         self.cancelled = False
 
     def cancel(self) -> None:
+        """Make sure the callback does not run (if it has not already)."""
         self.cancelled = True
 
 
@@ -95,7 +101,9 @@ class Scheduler(Protocol):
     """Calls a function after a delay measured on :attr:`clock`."""
 
     @property
-    def clock(self) -> Clock: ...
+    def clock(self) -> Clock:
+        """The clock delays are measured on."""
+        ...
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         """Run ``callback`` once, ``delay`` seconds from now; it must not block."""
@@ -131,9 +139,11 @@ class ThreadScheduler:
 
     @property
     def clock(self) -> Clock:
+        """The clock delays are measured on."""
         return self._clock
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """Run ``callback`` on the scheduler thread ``delay`` seconds from now (never after :meth:`stop`)."""
         timer = Timer(self._clock.monotonic() + max(delay, 0.0), callback)
         with self._cond:
             if self._stopped:
@@ -144,10 +154,12 @@ class ThreadScheduler:
         return timer
 
     def pending(self) -> int:
+        """How many timers are scheduled and not cancelled."""
         with self._cond:
             return sum(1 for _, _, timer in self._heap if not timer.cancelled)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Cancel every timer and join the thread (bounded by ``timeout``); idempotent."""
         with self._cond:
             self._stopped = True
             for _, _, timer in self._heap:
@@ -189,15 +201,18 @@ class ManualScheduler:
 
     @property
     def clock(self) -> ManualClock:
+        """The manual clock that :meth:`advance` moves."""
         return self._clock
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """Run ``callback`` when :meth:`advance` reaches ``delay`` seconds from now."""
         timer = Timer(self._clock.monotonic() + max(delay, 0.0), callback)
         with self._lock:
             heapq.heappush(self._heap, (timer.due, next(self._seq), timer))
         return timer
 
     def pending(self) -> int:
+        """How many timers are scheduled and not cancelled."""
         with self._lock:
             return sum(1 for _, _, timer in self._heap if not timer.cancelled)
 

@@ -1,9 +1,10 @@
 """``BackendActor``: one MCP backend, as a thin shell over the pure lifecycle.
 
-The actor owns its :class:`~vmcp_actors.backend.lifecycle.Lifecycle` value and nothing else of
-consequence.  Every command (start, stop, restart, config update, probe) and every I/O
-result arrives as a message; the actor feeds it to
-:func:`~vmcp_actors.backend.lifecycle.transition` and performs the returned effects:
+The actor owns its :class:`~vmcp_actors.backend.lifecycle_state.Lifecycle` value and the
+I/O handles of its sessions, and decides nothing itself.  Every command (start, stop,
+restart, config update, probe) and every I/O result arrives as a message; the actor
+feeds it to :func:`~vmcp_actors.backend.lifecycle.transition` and performs the returned
+effects:
 
 * network work is submitted to the shared :class:`~vmcp_actors.actorkit.loop.LoopThread`, and its
   outcome comes back as a message, so the actor never blocks on the network and a Stop is
@@ -11,39 +12,51 @@ result arrives as a message; the actor feeds it to
 * timers go to the :class:`~vmcp_actors.actorkit.timers.Scheduler`, which sends a message later;
 * state changes are published, in order, to subscribers by ``tell`` (pykka inboxes are
   unbounded: unlike muster's buffered channels, nothing is dropped);
-* after every message a fresh immutable :class:`BackendSnapshot` is stored in a
-  :class:`SnapshotCell`, which readers on any thread read without waiting.
+* after every message a fresh immutable snapshot is stored in a
+  :class:`~vmcp_actors.backend.snapshot.SnapshotCell`, which readers on any thread read
+  without waiting.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import logging
 import random
+import typing
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
-
-import attrs
+from typing import Any, Final, assert_never
 
 from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell_quietly
 from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
 from vmcp_actors.actorkit.timers import Scheduler
-from vmcp_actors.backend.failures import BackendError, Failure, FailureKind, classify
-from vmcp_actors.backend.lifecycle import (
+from vmcp_actors.backend.connect_params import params_for
+from vmcp_actors.backend.credentials_watch import CredentialsCheckDue, CredentialsWatch, credentials_fingerprint
+from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
+from vmcp_actors.backend.io_reports import (
+    CloseDone,
+    ConnectDone,
+    ConnectTask,
+    IoReport,
+    PingDone,
+    SessionDropped,
+    failed_future,
+    outcome_of,
+    scrubbed,
+)
+from vmcp_actors.backend.lifecycle import transition
+from vmcp_actors.backend.lifecycle_messages import (
+    AdoptSession,
     AuthRequired,
     Close,
     Closed,
     Connect,
     ConnectFailed,
     ConnectSucceeded,
+    CredentialsChanged,
+    DiscardSession,
     Effect,
-    Health,
     Input,
-    Lifecycle,
     LifecycleEvent,
-    LifecyclePolicy,
     Now,
     Probe,
     ProbeFailed,
@@ -51,196 +64,41 @@ from vmcp_actors.backend.lifecycle import (
     ProbeSkipped,
     ProbeSucceeded,
     Publish,
+    Reconfigure,
     Restart,
     RestartDue,
     RetryDue,
     ScheduleTimer,
     SessionLost,
     Start,
-    State,
     Stop,
-    transition,
 )
-from vmcp_actors.backend.session import ConnectParams, McpConnection, connect
-from vmcp_actors.config.spec import BackendSpec
-from vmcp_actors.errors import ValidationError
+from vmcp_actors.backend.lifecycle_state import Lifecycle, LifecyclePolicy, State
+from vmcp_actors.backend.messages import (
+    BackendCommand,
+    BackendEvent,
+    ProbeBackend,
+    ProbeOutcome,
+    RestartBackend,
+    StartBackend,
+    StopBackend,
+    Subscribe,
+    UpdateBackend,
+)
+from vmcp_actors.backend.session import McpConnection
+from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.secret_values import SecretRedactor
 
-__all__ = [
-    "AuthRequiredHook",
-    "BackendActor",
-    "BackendEvent",
-    "BackendSnapshot",
-    "ProbeBackend",
-    "ProbeOutcome",
-    "RestartBackend",
-    "SnapshotCell",
-    "StartBackend",
-    "StopBackend",
-    "Subscribe",
-    "Unsubscribe",
-    "UpdateBackend",
-    "snapshot_of",
-]
+__all__ = ["AuthRequiredHook", "BackendActor"]
 
 log = logging.getLogger(__name__)
 
 AuthRequiredHook = Callable[[BackendSpec, Failure], None]
 
 
-# --------------------------------------------------------------------------- snapshot
-
-
-@attrs.frozen
-class BackendSnapshot:
-    """What muster's getters answer, as one immutable value (secrets redacted)."""
-
-    name: str
-    transport: str
-    url: str
-    state: State
-    health: Health
-    consecutive_failures: int
-    last_attempt: datetime | None
-    next_retry_after: datetime | None
-    unreachable: bool
-    client_ready: bool
-    running: bool
-    tool_count: int
-    tool_names: tuple[str, ...]
-    last_error: str
-    last_error_kind: str
-    http_status: int | None
-    last_probe_latency: float | None
-    has_outgoing_auth: bool
-    attempt: int
-    service_data: dict[str, Any] = attrs.field(eq=False)
-
-
-def snapshot_of(spec: BackendSpec, lc: Lifecycle) -> BackendSnapshot:
-    error = lc.last_error
-    return BackendSnapshot(
-        name=spec.name,
-        transport=str(spec.type),
-        url=spec.url or "",
-        state=lc.state,
-        health=lc.health,
-        consecutive_failures=lc.consecutive_failures,
-        last_attempt=lc.last_attempt_at,
-        next_retry_after=lc.next_retry_wall,
-        unreachable=lc.unreachable,
-        client_ready=lc.client_ready,
-        running=lc.state.active,
-        tool_count=len(lc.tool_names),
-        tool_names=lc.tool_names,
-        last_error=error.message if error else "",
-        last_error_kind=error.kind.value if error else "",
-        http_status=error.http_status if error else None,
-        last_probe_latency=lc.last_probe_latency,
-        has_outgoing_auth=spec.auth.configured,
-        attempt=lc.attempt,
-        service_data=spec.redacted(),
-    )
-
-
-class SnapshotCell:
-    """Holds the latest snapshot of one backend: written by its actor, read by anyone.
-
-    A single reference assignment is atomic, so readers never see a half-built value and
-    never wait for the actor, even while it is busy.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: BackendSnapshot) -> None:
-        self.value = value
-
-
-# --------------------------------------------------------------------------- messages
-
-
-@attrs.frozen
-class StartBackend:
-    """Connect (a no-op while connecting or connected)."""
-
-
-@attrs.frozen
-class StopBackend:
-    """Stop; ``done`` (if given) resolves once the backend has reached a stopped state."""
-
-    done: concurrent.futures.Future[None] | None = attrs.field(default=None, eq=False)
-
-
-@attrs.frozen
-class RestartBackend:
-    """Stop, wait the grace period, start again."""
-
-
-@attrs.frozen
-class UpdateBackend:
-    """Swap the spec; restart only if muster's ``config_changed`` says so."""
-
-    spec: BackendSpec
-
-
-@attrs.frozen
-class ProbeBackend:
-    """Ping the backend; the outcome is told to ``reply_to`` (a ProbeOutcome)."""
-
-    reply_to: Mailbox | None = attrs.field(default=None, eq=False)
-    token: int = 0
-
-
-@attrs.frozen
-class Subscribe:
-    subscriber: Mailbox = attrs.field(eq=False)
-
-
-@attrs.frozen
-class Unsubscribe:
-    subscriber: Mailbox = attrs.field(eq=False)
-
-
-@attrs.frozen
-class BackendEvent:
-    """A published state or health change; ``seq`` increases by one per backend."""
-
-    name: str
-    seq: int
-    change: LifecycleEvent
-    snapshot: BackendSnapshot
-
-
-@attrs.frozen
-class ProbeOutcome:
-    name: str
-    token: int
-    ok: bool
-    latency: float | None = None
-    failure: Failure | None = None
-    skipped: str = ""
-
-
-@attrs.frozen
-class _ConnectDone:
-    attempt: int
-    future: concurrent.futures.Future[McpConnection] = attrs.field(eq=False)
-
-
-@attrs.frozen
-class _CloseDone:
-    attempt: int
-
-
-@attrs.frozen
-class _Lost:
-    attempt: int
-    failure: Failure
-
-
-@attrs.frozen
-class _PingDone:
-    attempt: int
-    future: concurrent.futures.Future[float] = attrs.field(eq=False)
+_Message = BackendCommand | RetryDue | RestartDue | CredentialsCheckDue | IoReport
+_MESSAGE_TYPES: Final = typing.get_args(_Message)
 
 
 # --------------------------------------------------------------------------- the actor
@@ -272,17 +130,24 @@ class BackendActor(GuardedActor):
         self._on_auth_required = on_auth_required
         self._rng = rng or random.Random()
         self._lc = initial or Lifecycle(name=spec.name, remote=spec.remote)
+        # A backend's own text (a JSON-RPC error, a 401 body) may echo the secrets it was sent.
+        self._redactor = SecretRedactor.from_specs([spec])
+        # A backend's own text (a JSON-RPC error, a 401 body) may echo the secrets it was sent.
+        self._redactor = SecretRedactor.from_specs([spec])
         self._seq = 0
-        self._connecting: dict[int, _ConnectTask] = {}
+        self._connecting: dict[int, ConnectTask] = {}
+        self._arrived: dict[int, McpConnection] = {}  # connected, not yet adopted or discarded
         self._connections: dict[int, McpConnection] = {}
         self._closing: set[int] = set()
         self._probe_waiters: list[tuple[Mailbox | None, int]] = []
         self._stop_waiters: list[concurrent.futures.Future[None]] = []
+        self._credentials = CredentialsWatch()
         self.cell = cell or SnapshotCell(snapshot_of(spec, self._lc))
         self.cell.value = snapshot_of(spec, self._lc)
 
     @property
     def spec(self) -> BackendSpec:
+        """The spec the backend runs on (the last valid one it was given)."""
         return self._spec
 
     @property
@@ -292,37 +157,59 @@ class BackendActor(GuardedActor):
 
     # ------------------------------------------------------------------ dispatch
 
-    def handle(self, message: Any) -> Any:
-        if isinstance(message, StartBackend):
-            self._feed(Start())
-        elif isinstance(message, StopBackend):
-            if message.done is not None:
-                self._stop_waiters.append(message.done)
-            self._feed(Stop())
-        elif isinstance(message, RestartBackend):
-            self._feed(Restart())
-        elif isinstance(message, UpdateBackend):
-            self._update(message.spec)
-        elif isinstance(message, ProbeBackend):
-            self._probe(message)
-        elif isinstance(message, (RetryDue, RestartDue)):
-            self._feed(message)
-        elif isinstance(message, _ConnectDone):
-            self._connect_done(message)
-        elif isinstance(message, _CloseDone):
-            self._feed(Closed(message.attempt))
-        elif isinstance(message, _Lost):
-            self._feed(SessionLost(message.attempt, message.failure))
-        elif isinstance(message, _PingDone):
-            self._ping_done(message)
-        elif isinstance(message, Subscribe):
-            if message.subscriber not in self._subscribers:
-                self._subscribers.append(message.subscriber)
-        elif isinstance(message, Unsubscribe):
-            self._subscribers = [s for s in self._subscribers if s is not message.subscriber]
+    def handle(self, message: Any) -> None:
+        """Handle one message: a command, a timer coming due or an I/O report."""
+        if isinstance(message, _MESSAGE_TYPES):
+            self._dispatch(message)
         else:
             log.warning("%s ignored unexpected message %r", self.label, message)
-        return None
+
+    def _dispatch(self, message: _Message) -> None:
+        match message:
+            case StartBackend() | StopBackend() | RestartBackend() | UpdateBackend() | ProbeBackend() | Subscribe():
+                self._command(message)
+            case RetryDue() | RestartDue():
+                self._feed(message)
+            case CredentialsCheckDue():
+                self._check_credentials(message)
+            case ConnectDone() | CloseDone() | SessionDropped() | PingDone():
+                self._io_report(message)
+            case _:
+                assert_never(message)
+
+    def _command(self, message: BackendCommand) -> None:
+        match message:
+            case StartBackend():
+                self._feed(Start())
+            case StopBackend():
+                if message.done is not None:
+                    self._stop_waiters.append(message.done)
+                self._feed(Stop())
+            case RestartBackend():
+                self._feed(Restart())
+            case UpdateBackend():
+                self._update(message.spec)
+            case ProbeBackend():
+                self._probe_waiters.append((message.reply_to, message.token))
+                self._feed(ProbeRequested())
+            case Subscribe():
+                if message.subscriber not in self._subscribers:
+                    self._subscribers.append(message.subscriber)
+            case _:
+                assert_never(message)
+
+    def _io_report(self, message: IoReport) -> None:
+        match message:
+            case ConnectDone():
+                self._connect_done(message)
+            case CloseDone():
+                self._feed(Closed(message.attempt))
+            case SessionDropped():
+                self._feed(SessionLost(message.attempt, scrubbed(message.failure, self._redactor)))
+            case PingDone():
+                self._ping_done(message)
+            case _:
+                assert_never(message)
 
     def _feed(self, event: Input) -> None:
         clock = self._scheduler.clock
@@ -333,6 +220,11 @@ class BackendActor(GuardedActor):
         self.cell.value = snapshot_of(self._spec, self._lc)
         for effect in effects:
             self._perform(effect)
+        self._credentials, first_check = self._credentials.follow(
+            self._lc.state is State.AUTH_REQUIRED, lambda: credentials_fingerprint(self._spec)
+        )
+        if first_check is not None:
+            self._schedule_credentials_check(first_check)
         if self._stop_waiters and self._lc.state.stopped:
             waiters, self._stop_waiters = self._stop_waiters, []
             for waiter in waiters:
@@ -340,85 +232,74 @@ class BackendActor(GuardedActor):
                     waiter.set_result(None)
 
     def _perform(self, effect: Effect) -> None:
-        if isinstance(effect, Connect):
-            self._connect(effect.attempt)
-        elif isinstance(effect, Close):
-            self._close(effect.attempt)
-        elif isinstance(effect, ScheduleTimer):
-            me = self.actor_ref
-            message = effect.message
-            self._scheduler.call_later(effect.delay, lambda: tell_quietly(me, message))
-        elif isinstance(effect, Probe):
-            self._ping(effect.attempt, effect.timeout)
-        elif isinstance(effect, ProbeSkipped):
-            self._reply_probe(ok=False, skipped=effect.reason)
-        elif isinstance(effect, AuthRequired):
-            self._call_auth_hook(effect.failure)
-        elif isinstance(effect, Publish):
-            self._publish(effect.event)
+        match effect:
+            case Connect():
+                self._connect(effect.attempt)
+            case AdoptSession():
+                self._adopt(effect.attempt)
+            case DiscardSession():
+                discarded = self._arrived.pop(effect.attempt, None)
+                if discarded is not None:
+                    self._close_connection(effect.attempt, discarded, report=False)
+            case Close():
+                self._close(effect.attempt)
+            case ScheduleTimer():
+                me = self.actor_ref
+                message = effect.message
+                self._scheduler.call_later(effect.delay, lambda: tell_quietly(me, message))
+            case Probe():
+                self._ping(effect.attempt, effect.timeout)
+            case ProbeSkipped():
+                self._reply_probe(ok=False, skipped=effect.reason)
+            case AuthRequired():
+                self._call_auth_hook(effect.failure)
+            case Publish():
+                self._publish(effect.event)
+            case _:
+                assert_never(effect)
 
     # ------------------------------------------------------------------ connect / close
 
-    def _connect_params(self) -> ConnectParams:
-        spec = self._spec
-        headers = dict(spec.headers)
-        token = spec.auth.resolve_token()
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return ConnectParams(
-            name=spec.name,
-            transport=spec.type.value,
-            command=spec.command,
-            args=spec.args,
-            env=spec.env,
-            cwd=spec.cwd,
-            url=spec.url,
-            headers=tuple(headers.items()),
-            connect_timeout=spec.connect_timeout,
-        )
-
     def _connect(self, attempt: int) -> None:
         me = self.actor_ref
-        try:
-            params = self._connect_params()
-        except (ValidationError, ValueError) as exc:
-            failure = Failure(FailureKind.CONFIGURATION, str(exc))
-            tell_quietly(me, _ConnectDone(attempt, _failed_future(BackendError(failure))))
-            return
 
         def on_lost(failure: Failure) -> None:
-            tell_quietly(me, _Lost(attempt, failure))
+            tell_quietly(me, SessionDropped(attempt, failure))
 
-        task = _ConnectTask()
+        task = ConnectTask()
         try:
-            future = self._io.submit(task.run(params, on_lost))
+            future = self._io.submit(task.run(params_for(self._spec), on_lost))
+        except BackendError as exc:
+            future = failed_future(exc)
         except LoopThreadStoppedError as exc:
-            future = _failed_future(BackendError(Failure(FailureKind.TRANSIENT, f"I/O loop is not running: {exc}")))
+            future = failed_future(BackendError(Failure(FailureKind.TRANSIENT, f"I/O loop is not running: {exc}")))
         task.future = future
         self._connecting[attempt] = task
-        future.add_done_callback(lambda done: tell_quietly(me, _ConnectDone(attempt, done)))
+        future.add_done_callback(lambda done: tell_quietly(me, ConnectDone(attempt, done)))
 
-    def _connect_done(self, message: _ConnectDone) -> None:
+    def _connect_done(self, message: ConnectDone) -> None:
         attempt = message.attempt
         self._connecting.pop(attempt, None)
-        connection, failure = _outcome(message.future)
+        connection, failure = outcome_of(message.future, self._redactor)
         if attempt in self._closing:
+            # A Close came while connecting: this outcome finishes it.
             self._closing.discard(attempt)
             if connection is not None:
                 self._close_connection(attempt, connection)
             else:
-                tell_quietly(self.actor_ref, _CloseDone(attempt))
+                tell_quietly(self.actor_ref, CloseDone(attempt))
             return
-        if connection is not None:
-            self._feed(ConnectSucceeded(attempt, connection.tool_names))
-            if self._lc.attempt == attempt and self._lc.state.active:
-                self._connections[attempt] = connection
-                log.info("%s %s with %d tools", self.label, self._lc.state.value, len(connection.tool_names))
-            else:
-                self._close_connection(attempt, connection, report=False)  # overtaken: discard
+        if connection is None:
+            assert failure is not None
+            self._feed(ConnectFailed(attempt, failure))
             return
-        assert failure is not None
-        self._feed(ConnectFailed(attempt, failure))
+        self._arrived[attempt] = connection
+        self._feed(ConnectSucceeded(attempt, connection.tool_names, connection.protocol_version))
+
+    def _adopt(self, attempt: int) -> None:
+        connection = self._arrived.pop(attempt)
+        self._connections[attempt] = connection
+        log.info("%s %s with %d tools", self.label, self._lc.state.value, len(connection.tool_names))
 
     def _close(self, attempt: int) -> None:
         connection = self._connections.pop(attempt, None)
@@ -426,14 +307,15 @@ class BackendActor(GuardedActor):
             self._close_connection(attempt, connection)
             return
         task = self._connecting.get(attempt)
-        if task is not None and not task.done():
-            # Cancelling the connect makes it clean up what it started (the process, the
-            # HTTP client); its outcome arrives as _ConnectDone only once that is over,
-            # and that finishes the close.
+        if task is not None:
+            # The connect's outcome arrives as ConnectDone and finishes the close: after
+            # the cancelled connect has cleaned up what it started (the process, the HTTP
+            # client), or with a session to close if it had already succeeded.
             self._closing.add(attempt)
-            task.cancel(self._io)
+            if not task.done():
+                task.cancel(self._io)
             return
-        tell_quietly(self.actor_ref, _CloseDone(attempt))
+        tell_quietly(self.actor_ref, CloseDone(attempt))
 
     def _close_connection(self, attempt: int, connection: McpConnection, *, report: bool = True) -> None:
         me = self.actor_ref
@@ -441,34 +323,28 @@ class BackendActor(GuardedActor):
             future = self._io.submit(connection.close())
         except LoopThreadStoppedError:
             if report:
-                tell_quietly(me, _CloseDone(attempt))
+                tell_quietly(me, CloseDone(attempt))
             return
         if report:
-            future.add_done_callback(lambda _: tell_quietly(me, _CloseDone(attempt)))
+            future.add_done_callback(lambda _: tell_quietly(me, CloseDone(attempt)))
 
     # ------------------------------------------------------------------ probes
-
-    def _probe(self, message: ProbeBackend) -> None:
-        self._probe_waiters.append((message.reply_to, message.token))
-        if self._lc.probe_in_flight:
-            return  # joins the probe already running: probes never overlap
-        self._feed(ProbeRequested())
 
     def _ping(self, attempt: int, timeout: float) -> None:
         me = self.actor_ref
         connection = self._connections.get(attempt)
         if connection is None:
             failure = Failure(FailureKind.SESSION_LOST, "no open session to probe")
-            tell_quietly(me, _PingDone(attempt, _failed_future(BackendError(failure))))
+            tell_quietly(me, PingDone(attempt, failed_future(BackendError(failure))))
             return
         try:
             future = self._io.submit(connection.ping(timeout))
         except LoopThreadStoppedError as exc:
-            future = _failed_future(BackendError(Failure(FailureKind.TRANSIENT, f"I/O loop is not running: {exc}")))
-        future.add_done_callback(lambda done: tell_quietly(me, _PingDone(attempt, done)))
+            future = failed_future(BackendError(Failure(FailureKind.TRANSIENT, f"I/O loop is not running: {exc}")))
+        future.add_done_callback(lambda done: tell_quietly(me, PingDone(attempt, done)))
 
-    def _ping_done(self, message: _PingDone) -> None:
-        latency, failure = _outcome(message.future)
+    def _ping_done(self, message: PingDone) -> None:
+        latency, failure = outcome_of(message.future, self._redactor)
         if failure is None and latency is not None:
             self._feed(ProbeSucceeded(message.attempt, latency))
             self._reply_probe(ok=True, latency=latency)
@@ -495,17 +371,24 @@ class BackendActor(GuardedActor):
             log.error("%s: config update rejected, keeping the previous spec: %s", self.label, problems[0])
             return
         old, self._spec = self._spec, new
-        if not old.config_changed(new):
-            self.cell.value = snapshot_of(new, self._lc)
-            return
-        log.info("%s: configuration changed; restarting", self.label)
-        self._lc = attrs.evolve(self._lc, remote=new.remote)
-        if self._lc.state.active or self._lc.state in (State.STARTING, State.STOPPING):
-            self._feed(Restart())
-        elif new.auto_start and not old.auto_start:
-            self._feed(Start())
-        else:
-            self.cell.value = snapshot_of(new, self._lc)
+        self._redactor.add(new)
+        reconfigure = Reconfigure.between(old, new)
+        if reconfigure.changed:
+            log.info("%s: configuration changed", self.label)
+        self._feed(reconfigure)
+
+    def _check_credentials(self, due: CredentialsCheckDue) -> None:
+        """An auth-required backend retries as soon as its token differs from the one rejected."""
+        changed, again = self._credentials.check(due, lambda: credentials_fingerprint(self._spec))
+        if changed:
+            log.info("%s: credentials changed; reconnecting", self.label)
+            self._feed(CredentialsChanged())
+        elif again is not None:
+            self._schedule_credentials_check(again)
+
+    def _schedule_credentials_check(self, due: CredentialsCheckDue) -> None:
+        me = self.actor_ref
+        self._scheduler.call_later(self._policy.credentials_poll, lambda: tell_quietly(me, due))
 
     def _call_auth_hook(self, failure: Failure) -> None:
         if self._on_auth_required is None:
@@ -547,63 +430,12 @@ class BackendActor(GuardedActor):
             task.cancel(self._io)
             if task.future is not None:
                 pending.append(task.future)
-        for connection in self._connections.values():
+        for connection in (*self._arrived.values(), *self._connections.values()):
             try:
                 pending.append(self._io.submit(connection.close()))
             except LoopThreadStoppedError:
                 break
         self._connecting.clear()
+        self._arrived.clear()
         self._connections.clear()
         return pending
-
-
-class _ConnectTask:
-    """One in-flight connect, cancellable so that its cleanup completes first.
-
-    Cancelling the ``concurrent.futures.Future`` of a coroutine resolves that future at
-    once, while the asyncio task is still unwinding (killing the process, closing the
-    client).  Cancelling the task itself, on the loop, lets the outcome arrive only when
-    the unwinding is done, so a Stop never reports "stopped" over a half-closed session.
-    """
-
-    def __init__(self) -> None:
-        self.future: concurrent.futures.Future[McpConnection] | None = None
-        self._task: asyncio.Task[McpConnection] | None = None
-
-    async def run(self, params: ConnectParams, on_lost: Callable[[Failure], None]) -> McpConnection:
-        self._task = asyncio.current_task()
-        return await connect(params, on_lost=on_lost)
-
-    def done(self) -> bool:
-        return self.future is not None and self.future.done()
-
-    def cancel(self, io: LoopThread) -> None:
-        try:
-            io.call_soon(self._cancel_on_loop)
-        except LoopThreadStoppedError:
-            if self.future is not None:
-                self.future.cancel()
-
-    def _cancel_on_loop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        elif self.future is not None:
-            self.future.cancel()  # not started yet: nothing to unwind
-
-
-def _failed_future(error: BaseException) -> concurrent.futures.Future[Any]:
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    future.set_exception(error)
-    return future
-
-
-def _outcome(future: concurrent.futures.Future[Any]) -> tuple[Any, Failure | None]:
-    """The result of finished I/O, or its classified failure."""
-    if future.cancelled():
-        return None, Failure(FailureKind.TRANSIENT, "the operation was cancelled")
-    error = future.exception()
-    if error is None:
-        return future.result(), None
-    if isinstance(error, BackendError):
-        return None, error.failure
-    return None, classify(error)

@@ -1,4 +1,4 @@
-"""MCP client connections over stdio, streamable HTTP and SSE, built on the official SDK.
+"""One MCP client session with a backend over stdio, streamable HTTP or SSE, on the official SDK.
 
 Everything here runs on the :class:`~vmcp_actors.actorkit.loop.LoopThread` event loop; actors call
 it through ``loop_thread.submit(...)`` and never block on the network themselves.
@@ -8,33 +8,21 @@ Shape of a connection
 The SDK's transports and :class:`~mcp.client.session.ClientSession` are async context
 managers backed by anyio task groups, and anyio requires a task group to be exited by
 the task that entered it.  So every :class:`McpConnection` has one long-lived *owner
-task* that enters the transport and the session, performs the handshake
-(``initialize`` then ``tools/list``) under a single ``connect_timeout`` deadline, reports
-readiness, waits until it is told to close (or the connection dies), and exits the
-contexts itself.  Requests (:meth:`McpConnection.ping`, :meth:`McpConnection.list_tools`)
-are sent from the caller's task: the SDK correlates responses through memory streams,
-which any task may use.
+task* that enters the transport (:func:`~vmcp_actors.backend.transports.open_transport`)
+and the session, performs the handshake (``initialize`` then ``tools/list``) under a
+single ``connect_timeout`` deadline, reports readiness, waits until it is told to close
+(or the connection dies), and exits the contexts itself.  Requests
+(:meth:`McpConnection.ping`, :meth:`McpConnection.list_tools`) are sent from the
+caller's task: the SDK correlates responses through memory streams, which any task may
+use.
 
-What the SDK does not tell us, and how we find out
---------------------------------------------------
-* HTTP status codes: streamable HTTP turns every non-2xx response into a generic
-  JSON-RPC error (-32603 "Server returned an error response", or -32600 "Session not
-  found"), dropping the status and ``WWW-Authenticate``.  The connection's httpx client
-  has a response hook (:class:`_HttpObserver`) that records failed POSTs, and errors are
-  re-described as :class:`~vmcp_actors.backend.failures.HttpStatusError` before classification.
-* A forgotten session (muster #999): a 404 answer to any request that carried an
-  ``Mcp-Session-Id`` marks the connection lost with ``SESSION_LOST`` at once, so a
-  restarted server is noticed by the next request (or the listening GET stream), and
-  never reported healthy.
-* A failed POST over SSE: the SDK's SSE client logs it and its POST writer stops for
-  good, so the request waits forever.  The same hook fails a handshake at once and marks
-  an established SSE connection lost, with the status.
-* A dead stdio process or SSE stream: the transport just closes its read stream.  The
-  session's read stream is wrapped (:class:`_WatchedReadStream`) to notice that end of
-  stream, and also the parse errors the stdio transport passes along for lines that are
-  not JSON-RPC.  Garbage on stdout during the handshake fails the connect at once with
-  ``PROTOCOL`` (the stdio transport spec forbids anything but MCP messages on stdout);
-  later garbage lines are logged (without their content) and skipped, as the SDK does.
+What the SDK does not tell us is watched for (:mod:`vmcp_actors.backend.transport_watch`)
+and judged here: an HTTP error status is attributed to the request that failed; a 404 to
+a request that carried an ``Mcp-Session-Id`` (muster #999) and any failed POST over SSE
+(whose POST writer then stops for good) mark the connection lost at once; a dead stdio
+process or SSE stream ends it; garbage on stdout fails a handshake with ``PROTOCOL``
+(the stdio transport spec forbids anything but MCP messages there) and is logged, once
+and without its content, afterwards.
 
 Every error that leaves this module is a :class:`~vmcp_actors.backend.failures.BackendError`
 carrying a classified :class:`~vmcp_actors.backend.failures.Failure`.
@@ -42,7 +30,8 @@ carrying a classified :class:`~vmcp_actors.backend.failures.Failure`.
 Protocol era: connections use the classic ``initialize`` handshake (the SDK's "legacy"
 mode), not the 2026-07-28 ``server/discover`` negotiation the SDK's high-level ``Client``
 defaults to.  The lifecycle needs ``ping`` (removed in the 2026 revision) and the
-session-id semantics that make a forgotten session detectable.
+session-id semantics that make a forgotten session detectable.  The revision the server
+agreed to is kept as :attr:`McpConnection.protocol_version`.
 """
 
 from __future__ import annotations
@@ -50,59 +39,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import IO, Any, Literal, Self, TextIO, TypeVar, cast
+from typing import TypeVar
 
 import anyio
 import attrs
-import httpx2
 import mcp_types as types
 from mcp.client.session import ClientSession
-from mcp.client.sse import sse_client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._stream_protocols import ReadStream, WriteStream
-from mcp.shared.exceptions import MCPError
-from mcp.shared.message import SessionMessage
 
-from vmcp_actors.backend.failures import (
-    BackendError,
-    CommandLaunchError,
-    Failure,
-    FailureKind,
-    HttpStatusError,
-    classify,
-    redact_url,
-)
+from vmcp_actors.backend.classify import classify, is_connection_closed
+from vmcp_actors.backend.connect_params import ConnectParams, ServerInfo
+from vmcp_actors.backend.failures import BackendError, Failure, FailureKind, HttpStatusError
+from vmcp_actors.backend.transport_watch import HttpObserver, WatchedReadStream
+from vmcp_actors.backend.transports import open_transport
+from vmcp_actors.version import __version__
 
-__all__ = [
-    "BackendError",
-    "ConnectParams",
-    "McpConnection",
-    "ServerInfo",
-    "TransportKind",
-    "connect",
-]
+__all__ = ["CLIENT_NAME", "CLIENT_VERSION", "McpConnection", "connect"]
 
 _log = logging.getLogger(__name__)
 
-TransportKind = Literal["stdio", "streamable-http", "sse"]
-
+#: How this client introduces itself in ``initialize``.
 CLIENT_NAME = "vmcp-actors"
-CLIENT_VERSION = "0.1.0"
+CLIENT_VERSION = __version__
 
 DEFAULT_CLOSE_TIMEOUT = 10.0
 """Upper bound for :meth:`McpConnection.close`.  The SDK's stdio shutdown alone may take
 about 6 s against a process that ignores both stdin EOF and SIGTERM (2 s grace, SIGTERM,
 2 s, SIGKILL, reap), so this leaves headroom before the owner task is cancelled."""
-
-_SSE_READ_TIMEOUT = 300.0
-"""How long an idle event stream may stay silent (SDK default): streams idle legitimately."""
 
 _MAX_TOOL_PAGES = 100
 """A server whose ``tools/list`` cursor never ends cannot keep a connect busy forever."""
@@ -110,199 +75,7 @@ _MAX_TOOL_PAGES = 100
 _LOST_EXPLANATION_WAIT = 1.0
 """How long a failed request waits for the owner task to learn why the connection died."""
 
-_MCP_SESSION_ID = "mcp-session-id"
-
 _T = TypeVar("_T")
-
-
-def _freeze_pairs(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
-    """Normalise a mapping or an iterable of pairs into an immutable tuple of pairs."""
-    if value is None:
-        return ()
-    items = value.items() if isinstance(value, Mapping) else value
-    return tuple((str(key), str(val)) for key, val in items)
-
-
-def _freeze_args(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise TypeError("args must be a sequence of strings, not a single string")
-    return tuple(str(arg) for arg in value)
-
-
-@attrs.frozen(repr=False)
-class ConnectParams:
-    """Everything needed to open one MCP connection; immutable and safe to log.
-
-    ``env`` and ``headers`` are stored as tuples of ``(name, value)`` pairs (a mapping is
-    accepted and frozen) so the object is hashable and can travel between threads.  The
-    repr shows their names only: values are credentials more often than not.
-
-    A stdio server gets the SDK's minimal inherited environment (``HOME``, ``LOGNAME``,
-    ``PATH``, ``SHELL``, ``TERM``, ``USER``) plus ``env``, not our whole environment, so
-    our own secrets do not leak into every child.  Its stderr is inherited.
-    """
-
-    name: str
-    transport: TransportKind
-    command: str | None = None
-    args: tuple[str, ...] = attrs.field(default=(), converter=_freeze_args)
-    env: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_freeze_pairs)
-    cwd: str | None = None
-    url: str | None = None
-    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_freeze_pairs)
-    connect_timeout: float = 30.0
-
-    def __attrs_post_init__(self) -> None:
-        if self.transport not in ("stdio", "streamable-http", "sse"):
-            raise ValueError(f"transport: unsupported MCP transport {self.transport!r}")
-        if self.transport == "stdio" and not self.command:
-            raise ValueError("command: required for the stdio transport")
-        if self.transport != "stdio" and not self.url:
-            raise ValueError(f"url: required for the {self.transport} transport")
-        if not (self.connect_timeout > 0 and math.isfinite(self.connect_timeout)):
-            raise ValueError("connect_timeout: must be a positive number of seconds")
-
-    @property
-    def is_remote(self) -> bool:
-        """True for the HTTP transports (muster's notion of a "remote" server)."""
-        return self.transport != "stdio"
-
-    def __repr__(self) -> str:
-        env = ", ".join(f"{key}=<redacted>" for key, _ in self.env)
-        headers = ", ".join(f"{key}: <redacted>" for key, _ in self.headers)
-        url = redact_url(self.url) if self.url else None
-        return (
-            f"ConnectParams(name={self.name!r}, transport={self.transport!r}, command={self.command!r}, "
-            f"args={self.args!r}, env={{{env}}}, cwd={self.cwd!r}, url={url!r}, headers={{{headers}}}, "
-            f"connect_timeout={self.connect_timeout!r})"
-        )
-
-    __str__ = __repr__
-
-
-@attrs.frozen
-class ServerInfo:
-    """Who answered ``initialize`` (the SDK's ``Implementation``, minus SDK types)."""
-
-    name: str
-    version: str
-    title: str | None = None
-
-
-# ---------------------------------------------------------------------------- plumbing
-
-
-class _HttpObserver:
-    """httpx response hook: remembers failed POSTs and reports failures as they happen.
-
-    Failed POSTs are kept so a failing request can be attributed to its HTTP status.
-    ``on_failure`` sees every failed response except DELETE (session termination on
-    close); the connection decides which ones matter (the listening GET stream of
-    streamable HTTP fails legitimately, e.g. 405 from servers without one, and retries
-    on its own).
-    """
-
-    def __init__(self, on_failure: Callable[[HttpStatusError], None]) -> None:
-        self._on_failure = on_failure
-        self._sequence = 0
-        self._latest: HttpStatusError | None = None
-
-    def mark(self) -> int:
-        """A position to later ask "what failed since then?"."""
-        return self._sequence
-
-    def failure_since(self, mark: int) -> HttpStatusError | None:
-        """The latest failed POST recorded after ``mark``, if any."""
-        return self._latest if self._sequence > mark else None
-
-    async def on_response(self, response: httpx2.Response) -> None:
-        status = response.status_code
-        request = response.request
-        if status < 400 or request.method == "DELETE":
-            return
-        error = HttpStatusError(
-            status,
-            reason=response.reason_phrase,
-            method=request.method,
-            url=str(request.url),
-            www_authenticate=response.headers.get("www-authenticate"),
-            session_id_sent=_MCP_SESSION_ID in request.headers,
-        )
-        if request.method == "POST":
-            self._sequence += 1
-            self._latest = error
-        self._on_failure(error)
-
-
-class _WatchedReadStream:
-    """Wraps the transport's read stream to see end-of-stream and in-band errors.
-
-    The SDK transports report a dead peer only by closing this stream, and the stdio
-    transport forwards unparseable stdout lines as ``Exception`` items; both are facts
-    the connection needs, so they are reported to it.  Exception items are consumed here
-    (the session would only hand them to a no-op message handler).
-    """
-
-    def __init__(self, inner: ReadStream[SessionMessage | Exception], connection: McpConnection) -> None:
-        self._inner = inner
-        self._connection = connection
-
-    @property
-    def last_context(self) -> Any:
-        """The sender's contextvars snapshot, which the dispatcher reads when present."""
-        return getattr(self._inner, "last_context", None)
-
-    async def receive(self) -> SessionMessage | Exception:
-        while True:
-            try:
-                item = await self._inner.receive()
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                self._connection._on_stream_end()
-                raise
-            if isinstance(item, Exception):
-                self._connection._on_stream_exception(item)
-                continue
-            return item
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> SessionMessage | Exception:
-        try:
-            return await self.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> bool | None:
-        await self.aclose()
-        return None
-
-
-def _stderr_target(stack: AsyncExitStack) -> TextIO:
-    """Where a stdio server's stderr goes: ours if it is a real file, else /dev/null.
-
-    Inheriting stderr is what MCP hosts do (server logs end up next to ours, e.g. in the
-    pod log); but the child needs a file descriptor, and ``sys.stderr`` may be a stream
-    without one (test capture, embedding applications).
-    """
-    try:
-        sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        devnull: IO[str] = open(os.devnull, "w")  # noqa: SIM115 - closed by the exit stack
-        stack.callback(devnull.close)
-        return cast(TextIO, devnull)
-    return sys.stderr
 
 
 async def _list_tool_names(session: ClientSession) -> tuple[str, ...]:
@@ -336,10 +109,9 @@ class McpConnection:
     def __init__(self, params: ConnectParams, on_lost: Callable[[Failure], None] | None = None) -> None:
         self._params = params
         self._on_lost = on_lost
-        self._observer = _HttpObserver(self._on_http_failure)
+        self._observer = HttpObserver(self._on_http_failure)
         self._session: ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
-        self._ready: asyncio.Future[None] | None = None
         self._end = asyncio.Event()
         self._done = asyncio.Event()
         self._connect_scope: anyio.CancelScope | None = None
@@ -356,11 +128,6 @@ class McpConnection:
     # ---------------------------------------------------------------- public API
 
     @property
-    def params(self) -> ConnectParams:
-        """The parameters this connection was opened with."""
-        return self._params
-
-    @property
     def name(self) -> str:
         """The backend name from the parameters."""
         return self._params.name
@@ -370,10 +137,28 @@ class McpConnection:
         """True while the session is usable: connected, not closing, not lost."""
         return self._session is not None and not self._end.is_set()
 
-    @property
-    def lost(self) -> Failure | None:
-        """Why the connection died on its own, or ``None`` (alive, or closed by us)."""
-        return self._lost
+    async def open(self) -> None:
+        """Start the owner task and wait for the handshake; :func:`connect` is the way to call it.
+
+        Raises :class:`BackendError` after cleaning up whatever was started.  If the
+        caller is cancelled meanwhile, everything started is torn down before the
+        cancellation propagates.
+        """
+        if self._task is not None:
+            raise RuntimeError(f"MCP connection {self.name!r} was already opened")
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._task = loop.create_task(self._own(ready), name=f"mcp-connection:{self.name}")
+        try:
+            await asyncio.shield(ready)
+        except asyncio.CancelledError:
+            # The caller gave up: tear down whatever was started, then let the cancel through.
+            self._closing = True
+            self._abort_connect(Failure(FailureKind.TRANSIENT, "connect was cancelled"))
+            await self.close()
+            if ready.done() and not ready.cancelled():
+                ready.exception()  # consumed, so asyncio does not log it as never retrieved
+            raise
 
     async def ping(self, timeout: float) -> float:
         """Send an MCP ``ping`` and return the round-trip time in seconds.
@@ -448,7 +233,7 @@ class McpConnection:
         http_error = self._observer.failure_since(mark)
         if http_error is not None:
             failure = classify(http_error)
-        elif _is_connection_closed(exc):
+        elif is_connection_closed(exc):
             # The transport is gone; the owner task is finding out why (for streamable
             # HTTP the real error surfaces when it exits the transport's task group).
             with anyio.move_on_after(min(max(deadline - time.monotonic(), 0.1), _LOST_EXPLANATION_WAIT)):
@@ -458,7 +243,7 @@ class McpConnection:
             failure = Failure(FailureKind.TIMEOUT, f"no answer within {timeout:g}s")
         else:
             failure = classify(exc)
-        if failure.kind is FailureKind.SESSION_LOST or _is_connection_closed(exc):
+        if failure.kind is FailureKind.SESSION_LOST or is_connection_closed(exc):
             self._signal_lost(failure)
         return attrs.evolve(failure, message=f"{op} failed: {failure.message}")
 
@@ -558,10 +343,12 @@ class McpConnection:
             with anyio.CancelScope(deadline=anyio.current_time() + params.connect_timeout) as scope:
                 self._connect_scope = scope
                 async with AsyncExitStack() as stack:
-                    read_stream, write_stream = await self._open_transport(stack)
+                    read_stream, write_stream = await open_transport(params, stack, self._observer.on_response)
                     session = await stack.enter_async_context(
                         ClientSession(
-                            _WatchedReadStream(read_stream, self),
+                            WatchedReadStream(
+                                read_stream, on_end=self._on_stream_end, on_exception=self._on_stream_exception
+                            ),
                             write_stream,
                             client_info=types.Implementation(name=CLIENT_NAME, version=CLIENT_VERSION),
                         )
@@ -598,52 +385,6 @@ class McpConnection:
             self._connect_scope = None
             self._finish(ready, failure)
 
-    async def _open_transport(
-        self, stack: AsyncExitStack
-    ) -> tuple[ReadStream[SessionMessage | Exception], WriteStream[SessionMessage]]:
-        params = self._params
-        headers = dict(params.headers)
-        timeout = params.connect_timeout
-        if params.transport == "stdio":
-            assert params.command is not None  # validated by ConnectParams
-            server = StdioServerParameters(
-                command=params.command,
-                args=list(params.args),
-                env=dict(params.env) or None,
-                cwd=params.cwd,
-            )
-            try:
-                return await stack.enter_async_context(stdio_client(server, errlog=_stderr_target(stack)))
-            except (OSError, ValueError) as exc:
-                raise CommandLaunchError(params.command, params.cwd, exc) from exc
-        assert params.url is not None  # validated by ConnectParams
-        hooks = {"response": [self._observer.on_response]}
-        if params.transport == "streamable-http":
-            client = httpx2.AsyncClient(
-                headers=headers,
-                timeout=httpx2.Timeout(timeout, read=_SSE_READ_TIMEOUT),
-                event_hooks=hooks,
-            )
-            await stack.enter_async_context(client)
-            return await stack.enter_async_context(streamable_http_client(params.url, http_client=client))
-
-        def client_factory(
-            headers: dict[str, str] | None = None,
-            timeout: httpx2.Timeout | None = None,
-            auth: httpx2.Auth | None = None,
-        ) -> httpx2.AsyncClient:
-            return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, event_hooks=hooks)
-
-        return await stack.enter_async_context(
-            sse_client(
-                params.url,
-                headers=headers,
-                timeout=timeout,
-                sse_read_timeout=_SSE_READ_TIMEOUT,
-                httpx_client_factory=client_factory,
-            )
-        )
-
     def _explain(self, exc: BaseException) -> Failure | None:
         """Turn whatever the owner task caught into the failure to report (or None)."""
         if self._closing and self._lost is None:
@@ -668,12 +409,6 @@ class McpConnection:
         self._done.set()
 
 
-def _is_connection_closed(exc: BaseException) -> bool:
-    if isinstance(exc, MCPError):
-        return exc.code == types.CONNECTION_CLOSED
-    return isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream)
-
-
 async def connect(params: ConnectParams, *, on_lost: Callable[[Failure], None] | None = None) -> McpConnection:
     """Open a connection: start the transport, ``initialize``, ``tools/list``.
 
@@ -683,18 +418,5 @@ async def connect(params: ConnectParams, *, on_lost: Callable[[Failure], None] |
     dies on its own; it is not called after :meth:`McpConnection.close`.
     """
     connection = McpConnection(params, on_lost)
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-    connection._ready = ready
-    connection._task = loop.create_task(connection._own(ready), name=f"mcp-connection:{params.name}")
-    try:
-        await asyncio.shield(ready)
-    except asyncio.CancelledError:
-        # The caller gave up: tear down whatever was started, then let the cancel through.
-        connection._closing = True
-        connection._abort_connect(Failure(FailureKind.TRANSIENT, "connect was cancelled"))
-        await connection.close()
-        if ready.done() and not ready.cancelled():
-            ready.exception()  # consumed, so asyncio does not log it as never retrieved
-        raise
+    await connection.open()
     return connection

@@ -1,2 +1,1 @@
-"""Health: pure per-backend rules, circuit breaker and status builder (toolhive's), and the actor that probes.
-"""
+"""Health: pure per-backend rules, circuit breaker and status builder (toolhive's), and the actor that probes."""

@@ -1,8 +1,9 @@
 """``HealthActor``: probes backends, folds results and lifecycle events, reports status.
 
-It is the shell around :mod:`vmcp_actors.health.rules` (toolhive's per-backend rules) and
-:mod:`vmcp_actors.health.status_builder` (phase, conditions, messages).  Two things differ from
-toolhive on purpose:
+It is the shell around the pure health modules: :mod:`~vmcp_actors.health.rules`
+(toolhive's per-backend rules), :mod:`~vmcp_actors.health.probe_schedule` (probe tokens
+and the initial wait) and :mod:`~vmcp_actors.health.status_builder` (phase, conditions,
+messages).  Two things differ from toolhive on purpose:
 
 * **Event-driven.**  A status goes to the reporter as soon as any backend's health or
   lifecycle changes (toolhive waits for its next 30 s tick), and lifecycle events count
@@ -20,45 +21,56 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final, assert_never, get_args
 
 import attrs
 
 from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell_quietly
 from vmcp_actors.actorkit.timers import Scheduler, Timer
-from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.failures import Failure, FailureKind
-from vmcp_actors.backend.lifecycle import State
-from vmcp_actors.health.rules import (
-    BackendHealthState,
-    HealthConfig,
-    LifecycleSignal,
-    ProbeFailureKind,
-    ProbeResult,
-    apply_lifecycle,
-    apply_probe,
-    should_probe,
+from vmcp_actors.backend.lifecycle_state import State
+from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
+from vmcp_actors.config.failure_handling import DEFAULT_STATUS_REPORTING_INTERVAL
+from vmcp_actors.config.health_settings import HealthConfig
+from vmcp_actors.health.messages import (
+    AddBackend,
+    BackendGaveUp,
+    BuildFinalStatus,
+    InitialWaitOver,
+    ProbeDue,
+    ProbeObserved,
+    Reassert,
+    Refresh,
+    RemoveBackend,
+    ReplaceBackendRef,
 )
+from vmcp_actors.health.probe_schedule import ProbeSchedule, StartupGate
+from vmcp_actors.health.probes import ProbeFailureKind, ProbeResult
+from vmcp_actors.health.rules import apply_lifecycle, apply_probe, record_revision, should_probe
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView, build_status
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.base import Reporter
+from vmcp_actors.reporting.protocol import Reporter
 
-__all__ = [
-    "AddBackend",
-    "BackendGaveUp",
-    "HealthActor",
-    "ProbeObserved",
-    "Refresh",
-    "RemoveBackend",
-    "StatusCell",
-    "lifecycle_signal",
-    "probe_result",
-]
+__all__ = ["HealthActor", "StatusCell", "lifecycle_signal", "probe_result"]
 
 log = logging.getLogger(__name__)
 
-#: The toolhive default for statusReportingInterval.
-DEFAULT_STATUS_INTERVAL = 30.0
+#: Every message the health actor handles.
+HealthMessage = (
+    BackendEvent
+    | ProbeOutcome
+    | ProbeDue
+    | AddBackend
+    | RemoveBackend
+    | ReplaceBackendRef
+    | BackendGaveUp
+    | Reassert
+    | Refresh
+    | InitialWaitOver
+    | BuildFinalStatus
+)
+_MESSAGE_TYPES: Final = get_args(HealthMessage)
 
 
 class StatusCell:
@@ -68,78 +80,6 @@ class StatusCell:
 
     def __init__(self, value: Status | None = None) -> None:
         self.value = value
-
-
-@attrs.frozen
-class AddBackend:
-    """Track a backend; ``ref`` is the actor that answers its probes."""
-
-    view: BackendView
-    ref: Mailbox = attrs.field(eq=False)
-    has_outgoing_auth: bool = False
-    state: State | None = None
-
-
-@attrs.frozen
-class RemoveBackend:
-    name: str
-
-
-@attrs.frozen
-class BackendGaveUp:
-    """The supervisor stopped restarting this backend's actor: count it as failed."""
-
-    name: str
-    reason: str
-
-
-@attrs.frozen
-class ReplaceBackendRef:
-    """The supervisor restarted the backend's actor: probe the new one."""
-
-    name: str
-    ref: Mailbox = attrs.field(eq=False)
-
-
-@attrs.frozen
-class _ProbeDue:
-    name: str
-    token: int
-
-
-@attrs.frozen
-class _Reassert:
-    """The status interval has passed: report the status again."""
-
-
-@attrs.frozen
-class _InitialWaitOver:
-    """Stop waiting for backends that have not reported since startup."""
-
-
-@attrs.frozen
-class Refresh:
-    """Build and report the status now if it changed."""
-
-
-@attrs.frozen
-class ProbeObserved:
-    """A probe's outcome and how long the monitor waited for it, told to observers (metrics).
-
-    ``seconds`` is ``None`` for a probe that did not run (``outcome.skipped``).
-    """
-
-    outcome: ProbeOutcome
-    seconds: float | None
-
-
-@attrs.frozen
-class BuildFinalStatus:
-    """Answered (via ``ask``) with the status built now, which is also reported."""
-
-
-def _observed(state: BackendHealthState | None) -> bool:
-    return state is not None and state.observed
 
 
 def lifecycle_signal(state: State) -> LifecycleSignal | None:
@@ -155,7 +95,7 @@ def lifecycle_signal(state: State) -> LifecycleSignal | None:
     return None
 
 
-_PROBE_KIND = {
+_PROBE_KIND: Final = {
     FailureKind.AUTH_REQUIRED: ProbeFailureKind.AUTH,
     FailureKind.TIMEOUT: ProbeFailureKind.TIMEOUT,
     FailureKind.TRANSIENT: ProbeFailureKind.CONNECTION,
@@ -180,9 +120,7 @@ class _Tracked:
     ref: Mailbox = attrs.field(eq=False)
     has_outgoing_auth: bool
     active: bool = False
-    probing: bool = False
-    token: int = 0
-    probe_started: float | None = None
+    probes: ProbeSchedule = attrs.field(factory=ProbeSchedule)
 
 
 class HealthActor(GuardedActor):
@@ -194,7 +132,7 @@ class HealthActor(GuardedActor):
         *,
         scheduler: Scheduler,
         config: HealthConfig | None = None,
-        status_interval: float = DEFAULT_STATUS_INTERVAL,
+        status_interval: float = DEFAULT_STATUS_REPORTING_INTERVAL,
         initial_wait: float = 0.0,
         cell: StatusCell | None = None,
         states: Mapping[str, BackendHealthState] | None = None,
@@ -202,32 +140,28 @@ class HealthActor(GuardedActor):
         observers: Sequence[Mailbox] = (),
     ) -> None:
         super().__init__("health monitor", on_crash)
-        self._observers = tuple(observers)
+        self._observers = tuple(observers)  # told each ProbeObserved (metrics)
         self._reporter = reporter
         self._scheduler = scheduler
         self._config = config or HealthConfig()
         self._status_interval = status_interval
-        self.cell = cell or StatusCell()
+        self._cell = cell or StatusCell()
         self._tracked: dict[str, _Tracked] = {}
         # Health states survive a restart of this actor: the supervisor hands over the
-        # dead actor's (immutable) states, so no backend starts over from "unknown".
+        # dead actor's (immutable) states, so no backend starts over from "unknown", and
+        # the replacement does not wait for startup data again.
         self.states: dict[str, BackendHealthState] = dict(states or {})
         self._reassert_timer: Timer | None = None
         self._probe_timers: dict[str, Timer] = {}
-        # toolhive waits for the initial health checks before its first report, so a
-        # vMCP never claims "All 1 backend healthy" while its second is still starting.
-        # Event-driven, we do the same: until every backend added at startup has data
-        # (or ``initial_wait`` has passed), the status stays Pending.
         self._initial_wait = initial_wait
-        self._starting_up = not states
-        self._awaiting: set[str] = set()
+        self._gate = StartupGate(open=states is not None)
 
     def on_start(self) -> None:
-        # No status yet: the backends are being added.  The first one comes with the
-        # first AddBackend, or with Refresh when the runtime has no backends at all.
+        """Start the re-assert timer; the first status comes with the first backend or ``Refresh``."""
         self._schedule_reassert()
 
     def on_stop(self) -> None:
+        """Cancel every timer, so none fires into a dead inbox."""
         for timer in [self._reassert_timer, *self._probe_timers.values()]:
             if timer is not None:
                 timer.cancel()
@@ -235,40 +169,39 @@ class HealthActor(GuardedActor):
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, message: Any) -> Any:
-        if isinstance(message, BackendEvent):
-            self._on_backend_event(message)
-        elif isinstance(message, ProbeOutcome):
-            self._on_probe_outcome(message)
-        elif isinstance(message, _ProbeDue):
-            self._on_probe_due(message)
-        elif isinstance(message, AddBackend):
-            self._add(message)
-        elif isinstance(message, RemoveBackend):
-            self._remove(message.name)
-        elif isinstance(message, ReplaceBackendRef):
-            tracked = self._tracked.get(message.name)
-            if tracked is not None:
-                self._tracked[message.name] = attrs.evolve(tracked, ref=message.ref, probing=False)
-        elif isinstance(message, BackendGaveUp):
-            self._fold(message.name, LifecycleSignal.SESSION_LOST, message.reason)
-        elif isinstance(message, _Reassert):
-            self._schedule_reassert()
-            self._refresh(force=True)
-        elif isinstance(message, Refresh):
-            if self._starting_up:
-                self._starting_up = False
-                me = self.actor_ref
-                self._scheduler.call_later(self._initial_wait, lambda: tell_quietly(me, _InitialWaitOver()))
-            self._refresh()
-        elif isinstance(message, _InitialWaitOver):
-            if self._awaiting:
-                log.warning("no health data yet for %s; reporting without it", ", ".join(sorted(self._awaiting)))
-                self._awaiting.clear()
-                self._refresh()
-        elif isinstance(message, BuildFinalStatus):
-            return self._refresh(force=True)
-        else:
+        """Dispatch one message; only ``BuildFinalStatus`` has an answer."""
+        if not isinstance(message, _MESSAGE_TYPES):
             log.warning("health monitor ignored unexpected message %r", message)
+            return None
+        return self._dispatch(message)
+
+    def _dispatch(self, message: HealthMessage) -> Status | None:
+        match message:
+            case BackendEvent():
+                self._on_backend_event(message)
+            case ProbeOutcome():
+                self._on_probe_outcome(message)
+            case ProbeDue():
+                self._on_probe_due(message)
+            case AddBackend():
+                self._add(message)
+            case RemoveBackend():
+                self._remove(message.name)
+            case ReplaceBackendRef():
+                self._replace_ref(message)
+            case BackendGaveUp():
+                self._fold(message.name, LifecycleSignal.SESSION_LOST, message.reason)
+            case Reassert():
+                self._schedule_reassert()
+                self._refresh(force=True)
+            case Refresh():
+                self._on_refresh()
+            case InitialWaitOver():
+                self._on_initial_wait_over()
+            case BuildFinalStatus():
+                return self._refresh(force=True)
+            case _:
+                assert_never(message)
         return None
 
     # ------------------------------------------------------------------ backends
@@ -276,14 +209,13 @@ class HealthActor(GuardedActor):
     def _add(self, message: AddBackend) -> None:
         name = message.view.name
         self._tracked[name] = _Tracked(message.view, message.ref, message.has_outgoing_auth)
-        if self._starting_up:
-            self._awaiting.add(name)
+        self._gate = self._gate.added(name)
         if message.state is not None:
             self._apply_state(name, message.state, "")
         self._refresh()
 
     def _remove(self, name: str) -> None:
-        self._awaiting.discard(name)
+        self._gate = self._gate.removed(name)
         self._tracked.pop(name, None)
         self.states.pop(name, None)
         timer = self._probe_timers.pop(name, None)
@@ -291,10 +223,20 @@ class HealthActor(GuardedActor):
             timer.cancel()
         self._refresh()
 
+    def _replace_ref(self, message: ReplaceBackendRef) -> None:
+        tracked = self._tracked.get(message.name)
+        if tracked is not None:
+            # The probe the dead actor held will never be answered.
+            self._tracked[message.name] = attrs.evolve(tracked, ref=message.ref, probes=tracked.probes.answered())
+
     def _on_backend_event(self, event: BackendEvent) -> None:
         if event.name not in self._tracked:
             return
         self._apply_state(event.name, event.change.new_state, event.change.error)
+        state = self.states.get(event.name)
+        if event.snapshot.mcp_revision and state is not None:
+            # The revision the backend's session negotiated, for discoveredBackends[].mcpRevision.
+            self.states[event.name] = record_revision(state, event.snapshot.mcp_revision)
         self._refresh()
 
     def _apply_state(self, name: str, state: State, error: str) -> None:
@@ -304,7 +246,7 @@ class HealthActor(GuardedActor):
         signal = lifecycle_signal(state)
         if signal is not None:
             self._fold(name, signal, error, refresh=False)
-        if state.active and not was_active and not tracked.probing:
+        if state.active and not was_active and not tracked.probes.probing:
             self._probe_now(name)  # a fresh session is checked at once (latency, liveness)
 
     def _fold(self, name: str, signal: LifecycleSignal, message: str, *, refresh: bool = True) -> None:
@@ -322,35 +264,37 @@ class HealthActor(GuardedActor):
         if not tracked.active:
             self._schedule_probe(name)  # no session: lifecycle events speak for it
             return
-        allowed, state = should_probe(self.states.get(name), self._config, self._scheduler.clock.monotonic())
+        mono = self._scheduler.clock.monotonic()
+        allowed, state = should_probe(self.states.get(name), self._config, mono)
         if state is not None:
             self.states[name] = state
         if not allowed:
             self._schedule_probe(name)  # circuit open: probes skipped, state frozen
             return
-        token = tracked.token + 1
-        started = self._scheduler.clock.monotonic()
-        self._tracked[name] = attrs.evolve(tracked, probing=True, token=token, probe_started=started)
-        if not tell_quietly(tracked.ref, ProbeBackend(self.actor_ref, token)):
-            self._on_probe_outcome(ProbeOutcome(name, token, ok=False, skipped="backend actor is not running"))
+        probes = tracked.probes.begin(mono)
+        self._tracked[name] = attrs.evolve(tracked, probes=probes)
+        if not tell_quietly(tracked.ref, ProbeBackend(self.actor_ref, probes.token)):
+            self._on_probe_outcome(ProbeOutcome(name, probes.token, ok=False, skipped="backend actor is not running"))
 
-    def _on_probe_due(self, message: _ProbeDue) -> None:
+    def _on_probe_due(self, message: ProbeDue) -> None:
         tracked = self._tracked.get(message.name)
-        if tracked is None or tracked.probing or message.token != tracked.token:
-            return
-        self._probe_now(message.name)
+        if tracked is not None and tracked.probes.is_due(message.token):
+            self._probe_now(message.name)
 
     def _on_probe_outcome(self, outcome: ProbeOutcome) -> None:
         tracked = self._tracked.get(outcome.name)
-        if tracked is None or outcome.token != tracked.token:
+        if tracked is None or not tracked.probes.is_current(outcome.token):
             return
-        self._tracked[outcome.name] = attrs.evolve(tracked, probing=False)
+        self._tell_observers(outcome, tracked.probes.started)
+        self._tracked[outcome.name] = tracked = attrs.evolve(tracked, probes=tracked.probes.answered())
+        if not tracked.active:
+            # The session the probe ran on is gone, and the event saying so is already
+            # folded in (a backend publishes its change before it answers the probe).
+            # Folding the stale answer would overwrite what the lifecycle knows -- a
+            # 401 that closed the session would read as a reachable server.
+            self._schedule_probe(outcome.name)
+            return
         clock = self._scheduler.clock
-        if self._observers:
-            started = tracked.probe_started
-            waited = None if outcome.skipped or started is None else max(clock.monotonic() - started, 0.0)
-            for observer in self._observers:
-                tell_quietly(observer, ProbeObserved(outcome, waited))
         self.states[outcome.name] = apply_probe(
             self.states.get(outcome.name),
             probe_result(outcome),
@@ -362,39 +306,63 @@ class HealthActor(GuardedActor):
         self._schedule_probe(outcome.name)
         self._refresh()
 
+    def _tell_observers(self, outcome: ProbeOutcome, started: float | None) -> None:
+        if not self._observers:
+            return
+        waited = None if outcome.skipped or started is None else max(self._scheduler.clock.monotonic() - started, 0.0)
+        for observer in self._observers:
+            tell_quietly(observer, ProbeObserved(outcome, waited))
+
     def _schedule_probe(self, name: str) -> None:
-        """Next probe one interval after the previous one *started* (toolhive's ticker),
-        so a change is seen within one interval however long the last probe took."""
         tracked = self._tracked[name]
-        token = tracked.token + 1
-        self._tracked[name] = attrs.evolve(tracked, token=token, probe_started=None)
+        probes, delay = tracked.probes.next_probe(self._scheduler.clock.monotonic(), self._config.check_interval)
+        self._tracked[name] = attrs.evolve(tracked, probes=probes)
         old = self._probe_timers.get(name)
         if old is not None:
             old.cancel()
-        delay = self._config.check_interval
-        if tracked.probe_started is not None:
-            delay = max(tracked.probe_started + delay - self._scheduler.clock.monotonic(), 0.0)
         me = self.actor_ref
-        self._probe_timers[name] = self._scheduler.call_later(delay, lambda: tell_quietly(me, _ProbeDue(name, token)))
+        due = ProbeDue(name, probes.token)
+        self._probe_timers[name] = self._scheduler.call_later(delay, lambda: tell_quietly(me, due))
 
     # ------------------------------------------------------------------ status
 
+    def _on_refresh(self) -> None:
+        self._gate, wait_starts = self._gate.opened()
+        if wait_starts:
+            me = self.actor_ref
+            self._scheduler.call_later(self._initial_wait, lambda: tell_quietly(me, InitialWaitOver()))
+        self._refresh()
+
+    def _on_initial_wait_over(self) -> None:
+        self._gate, silent = self._gate.expired(self._has_announced)
+        if silent:
+            log.warning("no health data yet for %s; reporting without it", ", ".join(sorted(silent)))
+            self._refresh()
+
     def _schedule_reassert(self) -> None:
         me = self.actor_ref
-        self._reassert_timer = self._scheduler.call_later(self._status_interval, lambda: tell_quietly(me, _Reassert()))
+        self._reassert_timer = self._scheduler.call_later(self._status_interval, lambda: tell_quietly(me, Reassert()))
+
+    def _has_announced(self, name: str) -> bool:
+        """Whether the backend has said anything (it is starting, at least)."""
+        return name in self.states
+
+    def _has_data(self, name: str) -> bool:
+        state = self.states.get(name)
+        return state is not None and state.observed
 
     def _refresh(self, *, force: bool = False) -> Status:
-        self._awaiting = {name for name in self._awaiting if not _observed(self.states.get(name))}
-        waiting = bool(self._awaiting)
+        self._gate = self._gate.observe(self._has_data)
+        waiting = self._gate.waiting
         views = {
             name: attrs.evolve(t.view, state=None if waiting else self.states.get(name))
             for name, t in self._tracked.items()
         }
-        previous = self.cell.value
+        previous = self._cell.value
         status = build_status(views, None, self._scheduler.clock.now(), previous=previous)
         if force or not status.same_content(previous):
-            self.cell.value = status
+            self._cell.value = status
             if previous is None or previous.phase is not status.phase:
                 log.info("vmcp phase=%s message=%r", status.phase.value, status.message)
             self._reporter.report_status(status)
-        return self.cell.value or status
+        return self._cell.value or status

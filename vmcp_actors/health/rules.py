@@ -1,4 +1,4 @@
-"""Backend health rules as pure values: configuration, probe outcomes, circuit breaker, tracker.
+"""Backend health rules as pure transitions: each probe result or session event folds into the tracker.
 
 These follow toolhive's vMCP health monitor (``pkg/vmcp/health``: ``checker.go``,
 ``status.go``, ``circuit_breaker.go``) rule for rule, so a backend is classified here
@@ -12,21 +12,33 @@ every rule is tested by stepping numbers.
 
 One addition over toolhive: :func:`apply_lifecycle` lets the backend actor's session
 events (connected, lost, needs auth) move the status at once instead of waiting for
-the next probes to cross the unhealthy threshold.  The status builder (phase,
-messages, conditions) lives in :mod:`vmcp_actors.health.status_builder`.
+the next probes to cross the unhealthy threshold.  The values they fold live beside
+them: the tracker in :mod:`~vmcp_actors.health.state`, probe outcomes in
+:mod:`~vmcp_actors.health.probes`, the breaker in :mod:`~vmcp_actors.health.circuit_breaker`;
+the status builder (phase, messages, conditions) in :mod:`~vmcp_actors.health.status_builder`.
 """
 
 from __future__ import annotations
 
-import enum
-import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Final
 
 import attrs
 
-from vmcp_actors.errors import ValidationError
-from vmcp_actors.model.status import BackendHealth, CircuitState
+from vmcp_actors.config.health_settings import (
+    DEFAULT_BREAKER_FAILURE_THRESHOLD,
+    DEFAULT_BREAKER_OPEN_TIMEOUT,
+    DEFAULT_DEGRADED_THRESHOLD,
+    DEFAULT_UNHEALTHY_THRESHOLD,
+    CircuitBreakerConfig,
+    HealthConfig,
+)
+from vmcp_actors.config.health_settings import DEFAULT_HEALTH_CHECK_INTERVAL as DEFAULT_CHECK_INTERVAL
+from vmcp_actors.config.health_settings import DEFAULT_HEALTH_CHECK_TIMEOUT as DEFAULT_TIMEOUT
+from vmcp_actors.health.circuit_breaker import CircuitBreaker
+from vmcp_actors.health.probes import ErrorCategory, ProbeFailure, ProbeFailureKind, ProbeResult, short_message
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal, moved_at
+from vmcp_actors.model.status import BackendHealth
 
 __all__ = [
     "DEFAULT_BREAKER_FAILURE_THRESHOLD",
@@ -35,15 +47,8 @@ __all__ = [
     "DEFAULT_DEGRADED_THRESHOLD",
     "DEFAULT_TIMEOUT",
     "DEFAULT_UNHEALTHY_THRESHOLD",
-    "BackendHealthState",
-    "CircuitBreaker",
     "CircuitBreakerConfig",
-    "ErrorCategory",
     "HealthConfig",
-    "LifecycleSignal",
-    "ProbeFailure",
-    "ProbeFailureKind",
-    "ProbeResult",
     "apply_lifecycle",
     "apply_probe",
     "probe_status",
@@ -53,352 +58,12 @@ __all__ = [
     "should_probe",
 ]
 
-# --------------------------------------------------------------------------- defaults
-# The one definition of every number (toolhive ``DefaultConfig()``, ``config/defaults.go``
-# and the CRD's kubebuilder defaults).  Durations are seconds.
-
-DEFAULT_CHECK_INTERVAL: Final = 30.0
-DEFAULT_TIMEOUT: Final = 10.0
-DEFAULT_UNHEALTHY_THRESHOLD: Final = 3
-DEFAULT_DEGRADED_THRESHOLD: Final = 5.0
-DEFAULT_BREAKER_FAILURE_THRESHOLD: Final = 5
-DEFAULT_BREAKER_OPEN_TIMEOUT: Final = 60.0
-#: Probe failure messages are shown in logs and the health API; cap them so a backend
-#: cannot flood either with a megabyte of HTML error page.
-MAX_FAILURE_MESSAGE: Final = 200
-
-
-# --------------------------------------------------------------------------- config
-
-
-def _check_duration(field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(field, f"must be a number of seconds, got {type(value).__name__}", value)
-    if not math.isfinite(value):
-        raise ValidationError(field, f"must be finite, got {value}", value)
-    return float(value)
-
-
-def _check_count(field: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(field, f"must be an integer, got {type(value).__name__}", value)
-    if value < minimum:
-        raise ValidationError(field, f"must be >= {minimum}, got {value}", value)
-    return value
-
-
-def _check_aware(field: str, value: datetime | None) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise ValidationError(field, "must be a timezone-aware datetime", value)
-
-
-@attrs.frozen
-class CircuitBreakerConfig:
-    """toolhive ``CircuitBreakerConfig``; ``open_timeout`` is its ``timeout`` (seconds).
-
-    Like toolhive's validator, the open timeout is only checked while the breaker is
-    enabled: a disabled breaker's leftover values must not block startup.  The failure
-    threshold is always checked because the CRD schema gives it ``minimum: 1``.
-    """
-
-    enabled: bool = False
-    failure_threshold: int = DEFAULT_BREAKER_FAILURE_THRESHOLD
-    open_timeout: float = DEFAULT_BREAKER_OPEN_TIMEOUT
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.enabled, bool):
-            raise ValidationError("circuitBreaker.enabled", "must be a boolean", self.enabled)
-        _check_count("circuitBreaker.failureThreshold", self.failure_threshold, 1)
-        timeout = _check_duration("circuitBreaker.timeout", self.open_timeout)
-        if self.enabled and timeout < 1:
-            raise ValidationError("circuitBreaker.timeout", f"must be >= 1s, got {timeout}s", timeout)
-        object.__setattr__(self, "open_timeout", timeout)
-
-
-@attrs.frozen
-class HealthConfig:
-    """The health monitor's settings (toolhive ``MonitorConfig`` plus its YAML validator).
-
-    Errors name the field by its toolhive YAML key so a user can find it in the
-    ``failureHandling`` block they wrote.  ``degraded_threshold`` is not user-facing in
-    toolhive (always 5s); it is configurable here only for tests and embedders.
-    """
-
-    check_interval: float = DEFAULT_CHECK_INTERVAL
-    timeout: float = DEFAULT_TIMEOUT
-    unhealthy_threshold: int = DEFAULT_UNHEALTHY_THRESHOLD
-    degraded_threshold: float = DEFAULT_DEGRADED_THRESHOLD
-    circuit_breaker: CircuitBreakerConfig = attrs.field(factory=CircuitBreakerConfig)
-
-    def __attrs_post_init__(self) -> None:
-        interval = _check_duration("healthCheckInterval", self.check_interval)
-        if interval <= 0:
-            raise ValidationError("healthCheckInterval", f"must be > 0, got {interval}s", interval)
-        timeout = _check_duration("healthCheckTimeout", self.timeout)
-        if timeout < 0:
-            raise ValidationError("healthCheckTimeout", f"must be >= 0, got {timeout}s", timeout)
-        if timeout > 0 and timeout >= interval:
-            raise ValidationError(
-                "healthCheckTimeout",
-                "must be less than healthCheckInterval to prevent checks from queuing up "
-                f"(got {timeout}s, interval {interval}s)",
-                timeout,
-            )
-        _check_count("unhealthyThreshold", self.unhealthy_threshold, 1)
-        degraded = _check_duration("degradedThreshold", self.degraded_threshold)
-        if degraded < 0:
-            raise ValidationError("degradedThreshold", f"must be >= 0 (0 disables it), got {degraded}s", degraded)
-        if not isinstance(self.circuit_breaker, CircuitBreakerConfig):
-            raise ValidationError("circuitBreaker", "must be a CircuitBreakerConfig", self.circuit_breaker)
-        object.__setattr__(self, "check_interval", interval)
-        object.__setattr__(self, "timeout", timeout)
-        object.__setattr__(self, "degraded_threshold", degraded)
-
-
-# --------------------------------------------------------------------------- probe outcomes
-
-
-class ProbeFailureKind(enum.StrEnum):
-    """Why a probe failed, in the only terms the health rules distinguish."""
-
-    AUTH = "auth"  # HTTP 401/403 or an MCP auth error
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"
-    OTHER = "other"
-
-
-class ErrorCategory(enum.StrEnum):
-    """toolhive's sanitized error categories (``sanitizeError``) and their status texts.
-
-    Status messages show only the category, never the error text, because error texts
-    carry URLs, paths and sometimes credentials.
-    """
-
-    AUTHENTICATION_FAILED = "authentication_failed"
-    TIMEOUT = "timeout"
-    BACKEND_UNAVAILABLE = "backend_unavailable"
-    CONNECTION_FAILED = "connection_failed"
-    HEALTH_CHECK_FAILED = "health_check_failed"
-
-    @property
-    def text(self) -> str:
-        """The wording ``categorizeErrorForMessage`` uses in ``discoveredBackends[].message``."""
-        return _CATEGORY_TEXT[self]
-
-
-_CATEGORY_TEXT: Final = {
-    ErrorCategory.AUTHENTICATION_FAILED: "Authentication failed",
-    ErrorCategory.TIMEOUT: "Health check timed out",
-    ErrorCategory.BACKEND_UNAVAILABLE: "Backend unavailable",
-    ErrorCategory.CONNECTION_FAILED: "Connection failed",
-    ErrorCategory.HEALTH_CHECK_FAILED: "Health check failed",
-}
-
-_KIND_CATEGORY: Final = {
-    ProbeFailureKind.AUTH: ErrorCategory.AUTHENTICATION_FAILED,
-    ProbeFailureKind.TIMEOUT: ErrorCategory.TIMEOUT,
-    ProbeFailureKind.CONNECTION: ErrorCategory.CONNECTION_FAILED,
-    ProbeFailureKind.OTHER: ErrorCategory.HEALTH_CHECK_FAILED,
-}
-
-
-def _to_kind(value: object) -> ProbeFailureKind:
-    try:
-        return ProbeFailureKind(str(value))
-    except ValueError:
-        allowed = ", ".join(kind.value for kind in ProbeFailureKind)
-        raise ValidationError("probeFailure.kind", f"must be one of {allowed}, got {value!r}", value) from None
-
-
-def _short_message(value: object) -> str:
-    if not isinstance(value, str):
-        raise ValidationError("probeFailure.message", f"must be a string, got {type(value).__name__}", value)
-    # One line, bounded: it ends up in log lines and the health API.
-    text = " ".join(value.split())
-    return text if len(text) <= MAX_FAILURE_MESSAGE else text[: MAX_FAILURE_MESSAGE - 1] + "…"
-
-
-@attrs.frozen
-class ProbeFailure:
-    """A failed probe's kind and a short message the caller has already stripped of secrets."""
-
-    kind: ProbeFailureKind = attrs.field(converter=_to_kind)
-    message: str = attrs.field(default="", converter=_short_message)
-
-    @property
-    def category(self) -> ErrorCategory:
-        return _KIND_CATEGORY[self.kind]
-
-
-@attrs.frozen
-class ProbeResult:
-    """What one health probe (initialize + list capabilities) came back with.
-
-    ``latency`` is measured by the caller on the monotonic clock; it decides "slow".
-    """
-
-    ok: bool
-    latency: float = 0.0
-    failure: ProbeFailure | None = None
-
-    def __attrs_post_init__(self) -> None:
-        latency = _check_duration("probeResult.latency", self.latency)
-        if latency < 0:
-            raise ValidationError("probeResult.latency", f"must be >= 0, got {latency}", latency)
-        object.__setattr__(self, "latency", latency)
-        if self.ok != (self.failure is None):
-            raise ValidationError("probeResult.failure", "must be set exactly when ok is False", self.failure)
-
-    @classmethod
-    def success(cls, latency: float = 0.0) -> ProbeResult:
-        return cls(ok=True, latency=latency)
-
-    @classmethod
-    def failed(cls, kind: ProbeFailureKind | str, message: str = "", latency: float = 0.0) -> ProbeResult:
-        return cls(ok=False, latency=latency, failure=ProbeFailure(kind, message))
-
-
-# --------------------------------------------------------------------------- circuit breaker
-
-
-@attrs.frozen
-class CircuitBreaker:
-    """One backend's breaker (toolhive ``circuitBreaker``), gating health probes only.
-
-    The state change is stamped twice: ``changed_mono`` measures the open timeout (wall
-    time can jump), ``changed_at`` is what ``circuitLastChanged`` reports.  Each method
-    returns the next value; ``self`` is never modified.
-    """
-
-    changed_mono: float
-    changed_at: datetime
-    state: CircuitState = CircuitState.CLOSED
-    failure_count: int = 0
-    half_open_test_in_progress: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        _check_count("circuitBreaker.failureCount", self.failure_count, 0)
-        _check_aware("circuitBreaker.changedAt", self.changed_at)
-
-    @classmethod
-    def closed(cls, mono: float, now: datetime) -> CircuitBreaker:
-        return cls(changed_mono=mono, changed_at=now)
-
-    def _to(self, state: CircuitState, mono: float, now: datetime) -> CircuitBreaker:
-        return attrs.evolve(self, state=state, changed_mono=mono, changed_at=now)
-
-    def can_attempt(self, cfg: CircuitBreakerConfig, mono: float) -> tuple[bool, CircuitBreaker]:
-        """Whether a probe may run now, and the breaker after asking (``CanAttempt``).
-
-        Asking is not free: an expired open breaker moves to half-open and reserves the
-        single trial probe, so the caller must keep the returned value.  The wall stamp
-        of that transition is derived from the monotonic delta, so no wall clock is read.
-        """
-        if self.state is CircuitState.CLOSED:
-            return True, self
-        if self.state is CircuitState.OPEN:
-            elapsed = mono - self.changed_mono
-            if elapsed < cfg.open_timeout:
-                return False, self
-            half_open = self._to(CircuitState.HALF_OPEN, mono, self.changed_at + timedelta(seconds=elapsed))
-            return True, attrs.evolve(half_open, half_open_test_in_progress=True)
-        if self.half_open_test_in_progress:
-            return False, self
-        return True, attrs.evolve(self, half_open_test_in_progress=True)
-
-    def record_success(self, mono: float, now: datetime) -> CircuitBreaker:
-        """Any success closes the breaker and forgets its failures (``RecordSuccess``)."""
-        cleared = attrs.evolve(self, failure_count=0, half_open_test_in_progress=False)
-        return cleared if self.state is CircuitState.CLOSED else cleared._to(CircuitState.CLOSED, mono, now)
-
-    def record_failure(self, cfg: CircuitBreakerConfig, mono: float, now: datetime) -> CircuitBreaker:
-        """Count a failure; trip when closed at the threshold, re-open after a failed trial."""
-        counted = attrs.evolve(self, failure_count=self.failure_count + 1, half_open_test_in_progress=False)
-        if self.state is CircuitState.CLOSED and counted.failure_count >= cfg.failure_threshold:
-            return counted._to(CircuitState.OPEN, mono, now)
-        if self.state is CircuitState.HALF_OPEN:
-            return counted._to(CircuitState.OPEN, mono, now)
-        return counted
-
 
 def _breaker(circuit: CircuitBreaker | None, cfg: HealthConfig, mono: float, now: datetime) -> CircuitBreaker | None:
     """The breaker to update: none while disabled, a fresh closed one on first use."""
     if not cfg.circuit_breaker.enabled:
         return None
     return circuit if circuit is not None else CircuitBreaker.closed(mono, now)
-
-
-# --------------------------------------------------------------------------- tracker state
-
-
-class LifecycleSignal(enum.StrEnum):
-    """Session events from the backend actor that move the health status without a probe.
-
-    ``SESSION_LOST`` covers every lifecycle state in which no session exists any more:
-    failed, unreachable, stopped and disconnected.
-    """
-
-    STARTING = "starting"
-    CONNECTED = "connected"
-    SESSION_LOST = "session_lost"
-    AUTH_REQUIRED = "auth_required"
-
-
-def _to_health(value: object) -> BackendHealth:
-    try:
-        return BackendHealth(str(value))
-    except ValueError:
-        raise ValidationError("backendHealth.status", f"must be a BackendHealth, got {value!r}", value) from None
-
-
-@attrs.frozen
-class BackendHealthState:
-    """Everything known about one backend's health (toolhive ``backendHealthState``/``State``).
-
-    Fields beyond toolhive's:
-
-    * ``lifecycle``: the session event that last set ``status``; ``None`` once a probe
-      result has spoken since.  It lets ``CONNECTED`` undo a status that only a lifecycle
-      event caused, without overriding what probes found.
-    * ``observed``: ``False`` only for a backend that has merely been announced as
-      starting; the status builder treats it like a backend without data (Pending).
-    * ``recovering_from``: the failure run the last recovering success ended, so the
-      "Recovering from N failures" message is reachable (toolhive zeroes the count first).
-    """
-
-    status: BackendHealth = attrs.field(converter=_to_health)
-    last_transition_time: datetime
-    consecutive_failures: int = 0
-    last_check_time: datetime | None = None
-    last_error_category: ErrorCategory | None = None
-    last_error: str = ""
-    circuit: CircuitBreaker | None = None
-    mcp_revision: str = ""
-    has_outgoing_auth: bool = False
-    recovering_from: int = 0
-    lifecycle: LifecycleSignal | None = None
-    observed: bool = True
-
-    def __attrs_post_init__(self) -> None:
-        _check_aware("backendHealth.lastTransitionTime", self.last_transition_time)
-        _check_aware("backendHealth.lastCheckTime", self.last_check_time)
-        _check_count("backendHealth.consecutiveFailures", self.consecutive_failures, 0)
-        _check_count("backendHealth.recoveringFrom", self.recovering_from, 0)
-
-    @property
-    def circuit_state(self) -> CircuitState:
-        """The reported breaker state; a disabled breaker reads "closed" like toolhive's."""
-        return CircuitState.CLOSED if self.circuit is None else self.circuit.state
-
-    @property
-    def circuit_last_changed(self) -> datetime | None:
-        """When the breaker last changed state; ``None`` (JSON null) while disabled."""
-        return None if self.circuit is None else self.circuit.changed_at
-
-
-def _moved(state: BackendHealthState, status: BackendHealth, now: datetime) -> datetime:
-    """``lastTransitionTime`` moves only when the status actually changes."""
-    return state.last_transition_time if state.status is status else now
 
 
 # --------------------------------------------------------------------------- transitions
@@ -432,7 +97,7 @@ def record_success(
     return attrs.evolve(
         state,
         status=new_status,
-        last_transition_time=_moved(state, new_status, now),
+        last_transition_time=moved_at(state, new_status, now),
         consecutive_failures=0,
         last_check_time=now,
         last_error_category=None,
@@ -479,7 +144,7 @@ def record_failure(
     return attrs.evolve(
         state,
         status=new_status,
-        last_transition_time=_moved(state, new_status, now),
+        last_transition_time=moved_at(state, new_status, now),
         consecutive_failures=failures,
         last_check_time=now,
         last_error_category=failure.category,
@@ -491,16 +156,20 @@ def record_failure(
     )
 
 
-def probe_status(result: ProbeResult, cfg: HealthConfig, has_outgoing_auth: bool) -> BackendHealth:
+def probe_status(result: ProbeResult, cfg: HealthConfig) -> BackendHealth:
     """How toolhive's ``CheckHealth`` classifies one probe, before the tracker's history.
 
-    A 401/403 from a backend we do send credentials to means the probe reached a live
-    server that merely rejected the probe's (absent) user token: healthy (PR #4935).
-    Without outgoing auth it is a misconfiguration: unauthenticated.
+    One deliberate difference: a 401/403 is unauthenticated whether or not outgoing
+    auth is configured.  toolhive reads it as healthy when the backend has outgoing auth
+    (PR #4935), because its probe carries no user token and a token-exchanging backend
+    rightly refuses it.  Here the probe is a ping on the backend's own session, which
+    carries the configured (static) token, so a 401 means that token was rejected: the
+    backend serves nothing, and calling it healthy would overwrite the truth the
+    lifecycle already published (``auth_required``).
     """
     if result.failure is not None:
         if result.failure.kind is ProbeFailureKind.AUTH:
-            return BackendHealth.HEALTHY if has_outgoing_auth else BackendHealth.UNAUTHENTICATED
+            return BackendHealth.UNAUTHENTICATED
         return BackendHealth.UNHEALTHY
     slow = cfg.degraded_threshold > 0 and result.latency > cfg.degraded_threshold
     return BackendHealth.DEGRADED if slow else BackendHealth.HEALTHY
@@ -514,8 +183,12 @@ def apply_probe(
     cfg: HealthConfig,
     has_outgoing_auth: bool,
 ) -> BackendHealthState:
-    """Fold one probe result into the backend's state (``performHealthCheck`` after the probe)."""
-    status = probe_status(result, cfg, has_outgoing_auth)
+    """Fold one probe result into the backend's state (``performHealthCheck`` after the probe).
+
+    ``has_outgoing_auth`` is recorded on the state (toolhive's tracker keeps it too); it
+    no longer changes how a 401 reads (see :func:`probe_status`).
+    """
+    status = probe_status(result, cfg)
     failure = result.failure
     if failure is None or status in _SUCCESS_STATUSES:
         new = record_success(state, status, now, mono, cfg)
@@ -579,15 +252,19 @@ def apply_lifecycle(
 
     Lifecycle events neither count as probe failures nor touch the breaker, which gates
     probes only; ``last_check_time`` is left alone because no health check ran.
-    ``message`` is kept as the last error of ``SESSION_LOST`` and ``AUTH_REQUIRED``.
+    ``message`` is kept as the last error of ``SESSION_LOST`` and ``AUTH_REQUIRED``;
+    ``STARTING`` keeps the previous last error (the failure being retried), so a
+    reconnecting backend's status still says why it is down.
     """
     lifecycle = LifecycleSignal(lifecycle)
-    text = _short_message(message)
+    text = short_message(message)
     if lifecycle is LifecycleSignal.CONNECTED:
         return _connected(state, now)
     status = _LIFECYCLE_STATUS[lifecycle]
     category = _LIFECYCLE_CATEGORY.get(lifecycle)
-    error = text if category is not None else ""
+    # Starting again, the reason of the failure being retried still explains the wait.
+    previous = "" if state is None else state.last_error
+    error = text if category is not None else previous
     if state is None:
         return BackendHealthState(
             status=status,
@@ -600,7 +277,7 @@ def apply_lifecycle(
     return attrs.evolve(
         state,
         status=status,
-        last_transition_time=_moved(state, status, now),
+        last_transition_time=moved_at(state, status, now),
         last_error_category=category,
         last_error=error,
         recovering_from=0,
@@ -621,7 +298,7 @@ def _connected(state: BackendHealthState | None, now: datetime) -> BackendHealth
     return attrs.evolve(
         state,
         status=status,
-        last_transition_time=_moved(state, status, now),
+        last_transition_time=moved_at(state, status, now),
         consecutive_failures=0,
         last_error_category=None,
         last_error="",

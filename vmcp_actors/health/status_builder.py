@@ -4,15 +4,23 @@ A pure port of toolhive's ``Monitor.BuildStatus`` (``pkg/vmcp/health/monitor.go`
 ``determinePhase``, ``formatStatusMessage``, ``buildConditions`` and
 ``convertToDiscoveredBackends`` with the same order of rules and the same message
 texts, because operators alert on the ``Ready`` condition and its reason, and users
-read the messages.  Three deliberate differences, each because toolhive's behaviour
-there is an accident rather than a contract:
+read the messages.  Five deliberate differences, each because toolhive's behaviour
+there is an accident or a stop-gap rather than a contract:
 
 * ``discoveredBackends`` is sorted by name (toolhive iterates a Go map), so two
   builds from the same state are equal and the reporter can skip the write;
 * a condition keeps its previous ``lastTransitionTime`` unless its status flipped
   (toolhive stamps ``now`` on every build and relies on the K8s reporter to fix it);
 * a recovering backend's message says "Recovering from N failures" (toolhive zeroes
-  the count before formatting, so that text is unreachable there).
+  the count before formatting, so that text is unreachable there);
+* an unauthenticated backend is **not** routable: it serves nothing (0 tools).  toolhive
+  counts it as routable only as a stop-gap its TODO #4920 says will be reverted; here a
+  wrong or missing token makes the phase Degraded or Failed, never Ready;
+* ``discoveredBackends[].message`` carries the reason after the category ("Backend
+  unavailable: process exited with code 1"): toolhive shows the category only, which
+  left operators guessing.  The reason is the backend's failure message, which the
+  backend stage builds without credentials (URLs redacted, known secrets scrubbed), and
+  is capped at :data:`~vmcp_actors.health.probes.MAX_FAILURE_MESSAGE` characters.
 """
 
 from __future__ import annotations
@@ -23,7 +31,18 @@ from typing import Final
 
 import attrs
 
-from vmcp_actors.health.rules import BackendHealthState
+from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
+from vmcp_actors.model.conditions import (
+    CONDITION_BACKENDS_DISCOVERED,
+    CONDITION_DEGRADED,
+    CONDITION_READY,
+    REASON_ALL_BACKENDS_ROUTABLE,
+    REASON_BACKENDS_DEGRADED,
+    REASON_BACKENDS_DISCOVERED,
+    REASON_BACKENDS_PENDING,
+    REASON_NO_ROUTABLE_BACKENDS,
+    REASON_SOME_BACKENDS_UNHEALTHY,
+)
 from vmcp_actors.model.status import (
     BackendHealth,
     CircuitState,
@@ -35,15 +54,6 @@ from vmcp_actors.model.status import (
 )
 
 __all__ = [
-    "CONDITION_BACKENDS_DISCOVERED",
-    "CONDITION_DEGRADED",
-    "CONDITION_READY",
-    "REASON_ALL_BACKENDS_ROUTABLE",
-    "REASON_BACKENDS_DEGRADED",
-    "REASON_BACKENDS_DISCOVERED",
-    "REASON_BACKENDS_PENDING",
-    "REASON_NO_ROUTABLE_BACKENDS",
-    "REASON_SOME_BACKENDS_UNHEALTHY",
     "BackendView",
     "HealthSummary",
     "build_conditions",
@@ -54,17 +64,6 @@ __all__ = [
     "format_status_message",
     "summarize",
 ]
-
-CONDITION_READY: Final = "Ready"
-CONDITION_BACKENDS_DISCOVERED: Final = "BackendsDiscovered"
-CONDITION_DEGRADED: Final = "Degraded"
-
-REASON_ALL_BACKENDS_ROUTABLE: Final = "AllBackendsRoutable"
-REASON_SOME_BACKENDS_UNHEALTHY: Final = "SomeBackendsUnhealthy"
-REASON_NO_ROUTABLE_BACKENDS: Final = "NoRoutableBackends"
-REASON_BACKENDS_PENDING: Final = "BackendsPending"
-REASON_BACKENDS_DISCOVERED: Final = "BackendsDiscovered"
-REASON_BACKENDS_DEGRADED: Final = "BackendsDegraded"
 
 _CIRCUIT_PREFIX: Final = {
     CircuitState.OPEN: "Circuit breaker OPEN - ",
@@ -106,8 +105,8 @@ class HealthSummary:
 
     @property
     def routable(self) -> int:
-        """Healthy plus unauthenticated, as toolhive counts them (upstream issue #4920 tracks dropping the latter)."""
-        return self.healthy + self.unauthenticated
+        """Healthy backends only: an unauthenticated one serves nothing (toolhive's #4920 stop-gap is not copied)."""
+        return self.healthy
 
 
 def summarize(states: Iterable[BackendHealthState]) -> HealthSummary:
@@ -145,24 +144,17 @@ def _backends(n: int) -> str:
     return "backend" if n == 1 else "backends"
 
 
-def _require(n: int) -> str:
-    return "requires" if n == 1 else "require"
-
-
-def _quantify(n: int) -> str:
-    return f"{n} backend" if n == 1 else f"All {n} backends"
-
-
 def _ready_text(summary: HealthSummary, healthy_verb: str) -> str:
-    """The Ready wording shared by the status message and the Ready condition."""
-    if summary.unauthenticated == 0:
-        return f"All {summary.healthy} {_backends(summary.healthy)}{healthy_verb} healthy"
-    if summary.healthy == 0:
-        return f"{_quantify(summary.unauthenticated)} {_require(summary.unauthenticated)} authentication"
-    return (
-        f"{summary.healthy} {_backends(summary.healthy)} healthy, "
-        f"{summary.unauthenticated} {_require(summary.unauthenticated)} authentication"
-    )
+    """The Ready wording shared by the status message and the Ready condition (every backend healthy)."""
+    return f"All {summary.healthy} {_backends(summary.healthy)}{healthy_verb} healthy"
+
+
+def _details(summary: HealthSummary) -> str:
+    """The per-status counts of toolhive's message; unauthenticated ones are named only when there are some."""
+    details = f"{summary.degraded} degraded, {summary.unhealthy} unhealthy, {summary.unknown} unknown"
+    if summary.unauthenticated:
+        details += f", {summary.unauthenticated} unauthenticated"
+    return details
 
 
 def format_status_message(summary: HealthSummary, phase: Phase, configured: int) -> str:
@@ -173,7 +165,7 @@ def format_status_message(summary: HealthSummary, phase: Phase, configured: int)
         return f"Waiting for initial health checks ({configured} backends configured)"
     if phase is Phase.READY:
         return _ready_text(summary, "")
-    details = f"{summary.degraded} degraded, {summary.unhealthy} unhealthy, {summary.unknown} unknown"
+    details = _details(summary)
     if phase is Phase.FAILED:
         return f"No routable backends ({details})"
     return f"{summary.routable}/{summary.total} backends routable ({details})"
@@ -242,14 +234,24 @@ def build_conditions(
 
 
 def format_backend_message(state: BackendHealthState) -> str:
-    """``discoveredBackends[].message`` (``formatBackendMessage``): a category, never error text."""
+    """``discoveredBackends[].message`` (``formatBackendMessage``): the category, then the reason.
+
+    The reason is the backend's own (credential-free) failure message, so an operator
+    reads "Backend unavailable: process exited with code 1" rather than a bare category;
+    a backend starting again after a failure says what it is recovering from.
+    """
+    reason = state.last_error
     if state.last_error_category is not None:
         base = state.last_error_category.text
+        if reason:
+            base = f"{base}: {reason}"
         if state.consecutive_failures > 1:
             base = f"{base} (failures: {state.consecutive_failures})"
     elif state.status is BackendHealth.DEGRADED:
         n = state.recovering_from
         base = f"Recovering from {n} {'failure' if n == 1 else 'failures'}" if n > 0 else "Degraded performance"
+    elif state.lifecycle is LifecycleSignal.STARTING and reason:
+        base = f"Reconnecting (last error: {reason})"
     else:
         base = _STATUS_TEXT[state.status]
     return _CIRCUIT_PREFIX.get(state.circuit_state, "") + base

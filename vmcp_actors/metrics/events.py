@@ -1,7 +1,7 @@
 """Events the runtime hands the metrics observer that have no home in a lower layer.
 
-Probe outcomes are published by the health actor (:class:`~vmcp_actors.health.actor.ProbeObserved`),
-lifecycle changes by the backend actors (:class:`~vmcp_actors.backend.actor.BackendEvent`),
+Probe outcomes are published by the health actor (:class:`~vmcp_actors.health.messages.ProbeObserved`),
+lifecycle changes by the backend actors (:class:`~vmcp_actors.backend.messages.BackendEvent`),
 and reporter outcomes by the reporter (:class:`~vmcp_actors.reporting.actor_reporter.ReporterEvent`).
 What the supervisor does sits above those layers, so its event is defined here, where
 both the supervisor and the observer can import it.

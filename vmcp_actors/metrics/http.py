@@ -15,12 +15,18 @@ from typing import Final
 from wsgiref.simple_server import WSGIServer
 
 import attrs
-from prometheus_client import CollectorRegistry, make_asgi_app, start_http_server
-from prometheus_client.registry import Collector
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    make_asgi_app,
+    start_http_server,
+)
 
 from vmcp_actors.errors import ValidationError
 
-__all__ = ["DEFAULT_HOST", "MetricsServer", "metrics_app", "serve_metrics"]
+__all__ = ["DEFAULT_HOST", "MetricsServer", "metrics_app", "process_registry", "serve_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,7 @@ class MetricsServer:
 
     host: str
     port: int
+    registry: CollectorRegistry
     _server: WSGIServer
     _thread: threading.Thread
 
@@ -68,7 +75,7 @@ def _check_host(host: object) -> str:
     return host
 
 
-def serve_metrics(registry: Collector, port: int, host: str = DEFAULT_HOST) -> MetricsServer:
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = DEFAULT_HOST) -> MetricsServer:
     """Serve ``registry`` at ``http://host:port/metrics`` on a daemon thread.
 
     ``port`` 0 picks a free port (read it back from the result).  A port that cannot be
@@ -83,9 +90,22 @@ def serve_metrics(registry: Collector, port: int, host: str = DEFAULT_HOST) -> M
             "metrics_port", f"cannot listen on {host}:{port}: {error.strerror or error}", port
         ) from error
     thread.name = f"vmcp-metrics-http-{server.server_port}"
-    bound = MetricsServer(host=host, port=int(server.server_port), server=server, thread=thread)
+    bound = MetricsServer(host=host, port=int(server.server_port), registry=registry, server=server, thread=thread)
     log.info("metrics served at %s", bound.url)
     return bound
+
+
+def process_registry() -> CollectorRegistry:
+    """A registry for a whole process: the runtime adds its metrics, this adds the process's own.
+
+    ``process_*`` (CPU, memory, file descriptors), ``python_info`` and ``python_gc_*``, as
+    prometheus_client's default registry has them -- for the one runtime a command runs.
+    """
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
 def metrics_app(registry: CollectorRegistry) -> object:

@@ -1,9 +1,9 @@
 r"""``MetricsObserver``: the one thread that updates the runtime's event metrics.
 
 The actors never touch a metric.  They hand immutable events to this observer -- the
-backend actors publish their :class:`~vmcp_actors.backend.actor.BackendEvent`\ s to it
+backend actors publish their :class:`~vmcp_actors.backend.messages.BackendEvent`\ s to it
 as to any subscriber, the health actor tells it each
-:class:`~vmcp_actors.health.actor.ProbeObserved`, the supervisor each
+:class:`~vmcp_actors.health.messages.ProbeObserved`, the supervisor each
 :class:`~vmcp_actors.metrics.events.BackendRestarted`, the reporter each
 :class:`~vmcp_actors.reporting.actor_reporter.ReporterEvent` and the Kubernetes reporter
 each request's verb and code -- and go on at once: a hand-off is one append to a
@@ -22,40 +22,44 @@ import math
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 from prometheus_client import CollectorRegistry
 
-from vmcp_actors.backend.actor import BackendEvent
-from vmcp_actors.backend.lifecycle import State
-from vmcp_actors.health.actor import ProbeObserved, probe_result
+from vmcp_actors.backend.lifecycle_state import State
+from vmcp_actors.backend.messages import BackendEvent
+from vmcp_actors.health.actor import probe_result
+from vmcp_actors.health.messages import ProbeObserved
 from vmcp_actors.metrics.events import BackendRestarted
 from vmcp_actors.metrics.registry import TOOL_CALL_OUTCOMES, VmcpMetrics
 from vmcp_actors.metrics.sinks import attach_request_observer, sink_label
 from vmcp_actors.metrics.state import RuntimeView
 from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterEvent, ReporterObserver
 
+if TYPE_CHECKING:
+    from vmcp_actors.leadership.service import Leadership
+
 __all__ = ["REQUESTED", "MetricsObserver", "probe_outcome", "restart_reason"]
 
 log = logging.getLogger(__name__)
 
 #: ``vmcp_backend_restarts_total{reason}`` for a restart someone asked for (a config
-#: change, a restart command, a start after a stop or after auth).
+#: change, a restart command, a start after a stop).
 REQUESTED: Final = "requested"
 #: ``vmcp_kubernetes_requests_total{code}`` when no HTTP response came back (client-go's word).
 NO_RESPONSE: Final = "<error>"
 
-_RECOVERING_FROM: Final = frozenset({State.FAILED, State.UNREACHABLE})
-_STOPPED_BY_REQUEST: Final = frozenset({State.STOPPED, State.DISCONNECTED, State.AUTH_REQUIRED})
+_RECOVERING_FROM: Final = frozenset({State.FAILED, State.UNREACHABLE, State.AUTH_REQUIRED})
+_STOPPED_BY_REQUEST: Final = frozenset({State.STOPPED, State.DISCONNECTED})
 
 
 def restart_reason(event: BackendEvent) -> str | None:
     """Whether a lifecycle event is a restart of the backend, and why (pure).
 
     A backend going back to ``starting`` after a failure is a restart for that failure's
-    kind (``session_lost``, ``transient``, ``timeout``, ...); after a stop, or after an
-    auth challenge, it is a requested one.  The first start is not a restart, and
+    kind (``session_lost``, ``transient``, ``timeout``, ``auth_required``, ...); after a
+    stop (a restart command, a config change) it is a requested one.  The first start is not a restart, and
     neither is the start of an actor the supervisor rebuilt (its lifecycle begins at
     ``unknown``): the supervisor counts that itself, as ``actor_crash``.
     """
@@ -186,6 +190,12 @@ class MetricsObserver:
         """Observe ``reporter``'s outcomes and the requests of any Kubernetes sink inside it."""
         reporter.observer = self.reporter_observer(sink_label(reporter.sink))
         attach_request_observer(reporter.sink, self.kubernetes_observer())
+
+    def watch_leadership(self, leadership: Leadership) -> None:
+        """Follow ``leadership``: ``vmcp_leader{identity}`` is 0 until it leads (subscribe before it starts)."""
+        identity = leadership.identity
+        self.set_leader(identity, leadership.leading)
+        leadership.on_change(lambda leading: self.set_leader(identity, leading))
 
     def bind_state(self, source: Callable[[], RuntimeView]) -> None:
         """Read the state metrics through ``source`` at each scrape."""

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Final
 
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import FileReporter, LoggingReporter, NoOpReporter, TeeReporter
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.reporting.sinks import FileReporter, LoggingReporter, NoOpReporter, TeeReporter
 
 __all__ = ["attach_request_observer", "sink_label"]
 

@@ -3,8 +3,8 @@
 Routability, health, failure counts, the phase and the reporter's backlog are *state*:
 the runtime already publishes each of them as an immutable value (the latest
 :class:`~vmcp_actors.model.status.Status`, each backend's
-:class:`~vmcp_actors.backend.actor.BackendSnapshot`, the reporter's
-:class:`~vmcp_actors.reporting.actor_reporter.ReporterStats`).  Reading those when
+:class:`~vmcp_actors.backend.snapshot.BackendSnapshot`, the reporter's
+:class:`~vmcp_actors.reporting.coalescing.ReporterStats`).  Reading those when
 Prometheus scrapes costs the actors nothing, needs no lock, and can never disagree
 with what ``Runtime.status()`` says.
 
@@ -21,9 +21,9 @@ import attrs
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from vmcp_actors.backend.actor import BackendSnapshot
+from vmcp_actors.backend.snapshot import BackendSnapshot
 from vmcp_actors.model.status import BackendHealth, Phase, Status
-from vmcp_actors.reporting.actor_reporter import ReporterStats
+from vmcp_actors.reporting.coalescing import ReporterStats
 
 __all__ = ["HEALTH_WORDS", "STATE_METRICS", "RuntimeView", "StateCollector", "health_of", "state_families"]
 
@@ -40,7 +40,7 @@ STATE_METRICS: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
     ),
     "vmcp_backend_routable": (
         "gauge",
-        "1 if requests may be routed to the backend (healthy, or unauthenticated as toolhive counts it), else 0.",
+        "1 if requests may be routed to the backend (it is healthy), else 0.",
         ("backend",),
     ),
     "vmcp_backend_health": (

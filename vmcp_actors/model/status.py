@@ -1,4 +1,4 @@
-"""The vMCP status model and its JSON codec.
+"""The vMCP status model: frozen values that can only hold what the CRD accepts.
 
 These types mirror toolhive's ``vmcp.Status`` and the ``VirtualMCPServer`` status
 subresource field by field, so a status built here can be written to the CRD, to a
@@ -7,7 +7,9 @@ a status is a value that actors pass around, never something one of them mutates
 
 Validation happens at construction, with the same limits the CRD's OpenAPI schema
 enforces, so a bad status fails in the process that built it (with the field named)
-instead of as an HTTP 422 from the API server minutes later.
+instead of as an HTTP 422 from the API server minutes later.  The JSON form is in
+:mod:`vmcp_actors.model.codec`; the condition types and reasons in
+:mod:`vmcp_actors.model.conditions`.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ __all__ = [
     "DiscoveredBackend",
     "Phase",
     "Status",
-    "decode_status",
-    "encode_status",
     "format_time",
     "parse_time",
 ]
@@ -87,8 +87,12 @@ class BackendHealth(enum.StrEnum):
 
     @property
     def routable(self) -> bool:
-        """Whether requests may be routed to the backend (toolhive ``Routable()``)."""
-        return self in (BackendHealth.HEALTHY, BackendHealth.UNAUTHENTICATED)
+        """Whether requests may be routed to the backend: only a healthy one.
+
+        toolhive's ``Routable()`` also counts unauthenticated, a stop-gap its TODO #4920
+        says will be reverted; an unauthenticated backend serves nothing, so not here.
+        """
+        return self is BackendHealth.HEALTHY
 
 
 _CRD_STATUS: Final[Mapping[BackendHealth, str]] = {
@@ -192,7 +196,7 @@ def _to_backends(value: object) -> tuple[DiscoveredBackend, ...]:
     return _to_tuple("discoveredBackends", value)
 
 
-def _check_str(field: str, value: object, *, max_length: int | None = None) -> str:
+def check_str(field: str, value: object, *, max_length: int | None = None) -> str:
     if not isinstance(value, str):
         raise ValidationError(field, f"must be a string, got {type(value).__name__}", value)
     if max_length is not None and len(value) > max_length:
@@ -200,7 +204,7 @@ def _check_str(field: str, value: object, *, max_length: int | None = None) -> s
     return value
 
 
-def _check_int(field: str, value: object, *, maximum: int) -> int:
+def check_int(field: str, value: object, *, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(field, f"must be an integer, got {type(value).__name__}", value)
     if value < 0 or value > maximum:
@@ -242,19 +246,19 @@ class Condition:
     observed_generation: int = attrs.field(default=0, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
-        _check_str("condition.type", self.type, max_length=CONDITION_TYPE_MAX_LENGTH)
+        check_str("condition.type", self.type, max_length=CONDITION_TYPE_MAX_LENGTH)
         if not CONDITION_TYPE_PATTERN.match(self.type):
             raise ValidationError(
                 "condition.type", f"must match {CONDITION_TYPE_PATTERN.pattern}, got {self.type!r}", self.type
             )
         field = f"condition[{self.type}]"
-        _check_str(f"{field}.reason", self.reason, max_length=REASON_MAX_LENGTH)
+        check_str(f"{field}.reason", self.reason, max_length=REASON_MAX_LENGTH)
         if not REASON_PATTERN.match(self.reason):
             raise ValidationError(
                 f"{field}.reason", f"must match {REASON_PATTERN.pattern}, got {self.reason!r}", self.reason
             )
-        _check_str(f"{field}.message", self.message, max_length=MESSAGE_MAX_LENGTH)
-        _check_int(f"{field}.observedGeneration", self.observed_generation, maximum=INT64_MAX)
+        check_str(f"{field}.message", self.message, max_length=MESSAGE_MAX_LENGTH)
+        check_int(f"{field}.observedGeneration", self.observed_generation, maximum=INT64_MAX)
 
 
 @attrs.frozen
@@ -279,7 +283,7 @@ class DiscoveredBackend:
     mcp_revision: str = ""
 
     def __attrs_post_init__(self) -> None:
-        _check_str("discoveredBackend.name", self.name)
+        check_str("discoveredBackend.name", self.name)
         if not self.name:
             raise ValidationError("discoveredBackend.name", "must not be empty", self.name)
         field = f"discoveredBackends[{self.name}]"
@@ -290,9 +294,9 @@ class DiscoveredBackend:
             ("auth_type", "authType"),
             ("mcp_revision", "mcpRevision"),
         ):
-            _check_str(f"{field}.{key}", getattr(self, attr))
-        _check_str(f"{field}.message", self.message, max_length=MESSAGE_MAX_LENGTH)
-        _check_int(f"{field}.consecutiveFailures", self.consecutive_failures, maximum=INT64_MAX)
+            check_str(f"{field}.{key}", getattr(self, attr))
+        check_str(f"{field}.message", self.message, max_length=MESSAGE_MAX_LENGTH)
+        check_int(f"{field}.consecutiveFailures", self.consecutive_failures, maximum=INT64_MAX)
 
 
 @attrs.frozen
@@ -313,9 +317,9 @@ class Status:
     timestamp: datetime | None = attrs.field(default=None, converter=_to_timestamp)
 
     def __attrs_post_init__(self) -> None:
-        _check_str("message", self.message, max_length=MESSAGE_MAX_LENGTH)
-        _check_int("backendCount", self.backend_count, maximum=INT32_MAX)
-        _check_int("observedGeneration", self.observed_generation, maximum=INT64_MAX)
+        check_str("message", self.message, max_length=MESSAGE_MAX_LENGTH)
+        check_int("backendCount", self.backend_count, maximum=INT32_MAX)
+        check_int("observedGeneration", self.observed_generation, maximum=INT64_MAX)
         seen_types: set[str] = set()
         for index, condition in enumerate(self.conditions):
             if not isinstance(condition, Condition):
@@ -360,159 +364,3 @@ class Status:
         if self is other:
             return True
         return attrs.evolve(self, timestamp=None) == attrs.evolve(other, timestamp=None)
-
-
-# --------------------------------------------------------------------------- codec
-
-
-def _put(out: dict[str, Any], key: str, value: object) -> None:
-    """Set ``key`` unless the Go type would drop it (``omitempty``: "", 0, empty list, nil)."""
-    if value is None or value == "" or value == 0 or value == [] or value is False:
-        return
-    out[key] = value
-
-
-def encode_condition(condition: Condition) -> dict[str, Any]:
-    """Marshal a condition as ``metav1.Condition`` does (reason and message always present)."""
-    out: dict[str, Any] = {"type": condition.type, "status": condition.status.value}
-    _put(out, "observedGeneration", condition.observed_generation)
-    out["lastTransitionTime"] = format_time(condition.last_transition_time)
-    out["reason"] = condition.reason
-    out["message"] = condition.message
-    return out
-
-
-def encode_backend(backend: DiscoveredBackend) -> dict[str, Any]:
-    """Marshal a discovered backend as toolhive's ``DiscoveredBackend`` (omit-empty)."""
-    out: dict[str, Any] = {"name": backend.name}
-    _put(out, "url", backend.url)
-    _put(out, "status", backend.status)
-    _put(out, "authConfigRef", backend.auth_config_ref)
-    _put(out, "authType", backend.auth_type)
-    if backend.last_health_check is not None:
-        out["lastHealthCheck"] = format_time(backend.last_health_check)
-    _put(out, "message", backend.message)
-    if backend.circuit_breaker_state is not None:
-        out["circuitBreakerState"] = backend.circuit_breaker_state.value
-    if backend.circuit_last_changed is not None:
-        out["circuitLastChanged"] = format_time(backend.circuit_last_changed)
-    _put(out, "consecutiveFailures", backend.consecutive_failures)
-    _put(out, "mcpRevision", backend.mcp_revision)
-    return out
-
-
-def encode_status(status: Status, *, include_timestamp: bool = True) -> dict[str, Any]:
-    """Marshal a status to the camelCase JSON shape of the Go types.
-
-    ``include_timestamp=False`` gives exactly the fields the CRD's status stores.
-    """
-    out: dict[str, Any] = {"phase": status.phase.value}
-    _put(out, "message", status.message)
-    _put(out, "conditions", [encode_condition(c) for c in status.conditions])
-    _put(out, "discoveredBackends", [encode_backend(b) for b in status.discovered_backends])
-    _put(out, "backendCount", status.backend_count)
-    _put(out, "observedGeneration", status.observed_generation)
-    if include_timestamp and status.timestamp is not None:
-        out["timestamp"] = format_time(status.timestamp)
-    return out
-
-
-def _require_mapping(field: str, value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValidationError(field, f"must be an object, got {type(value).__name__}", value)
-    return value
-
-
-def _get_str(data: Mapping[str, Any], key: str, field: str) -> str:
-    value = data.get(key)
-    if value is None:
-        return ""
-    return _check_str(f"{field}.{key}" if field else key, value)
-
-
-def _get_int(data: Mapping[str, Any], key: str, field: str) -> int:
-    value = data.get(key)
-    if value is None:
-        return 0
-    return _check_int(f"{field}.{key}" if field else key, value, maximum=INT64_MAX)
-
-
-def _get_list(data: Mapping[str, Any], key: str) -> list[Any]:
-    value = data.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValidationError(key, f"must be a list, got {type(value).__name__}", value)
-    return value
-
-
-def decode_condition(data: object, field: str = "condition") -> Condition:
-    """Unmarshal one ``metav1.Condition``."""
-    mapping = _require_mapping(field, data)
-    for key in ("type", "status", "reason", "lastTransitionTime"):
-        if mapping.get(key) is None:
-            raise ValidationError(f"{field}.{key}", "is required", None)
-    return Condition(
-        type=_check_str(f"{field}.type", mapping["type"]),
-        status=mapping["status"],
-        reason=_check_str(f"{field}.reason", mapping["reason"]),
-        message=_get_str(mapping, "message", field),
-        last_transition_time=parse_time(
-            _check_str(f"{field}.lastTransitionTime", mapping["lastTransitionTime"]),
-            f"{field}.lastTransitionTime",
-        ),
-        observed_generation=_get_int(mapping, "observedGeneration", field),
-    )
-
-
-def _get_time(data: Mapping[str, Any], key: str, field: str) -> datetime | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    path = f"{field}.{key}" if field else key
-    return parse_time(_check_str(path, value), path)
-
-
-def decode_backend(data: object, field: str = "discoveredBackend") -> DiscoveredBackend:
-    """Unmarshal one discovered backend; zero times may arrive as null or be absent."""
-    mapping = _require_mapping(field, data)
-    if mapping.get("name") is None:
-        raise ValidationError(f"{field}.name", "is required", None)
-    state = mapping.get("circuitBreakerState")
-    return DiscoveredBackend(
-        name=_check_str(f"{field}.name", mapping["name"]),
-        url=_get_str(mapping, "url", field),
-        status=_get_str(mapping, "status", field),
-        auth_config_ref=_get_str(mapping, "authConfigRef", field),
-        auth_type=_get_str(mapping, "authType", field),
-        last_health_check=_get_time(mapping, "lastHealthCheck", field),
-        message=_get_str(mapping, "message", field),
-        circuit_breaker_state=None if state in (None, "") else state,
-        circuit_last_changed=_get_time(mapping, "circuitLastChanged", field),
-        consecutive_failures=_get_int(mapping, "consecutiveFailures", field),
-        mcp_revision=_get_str(mapping, "mcpRevision", field),
-    )
-
-
-def decode_status(data: object) -> Status:
-    """Unmarshal status JSON (the inverse of :func:`encode_status`).
-
-    An unknown phase is an error here: only the Kubernetes conversion maps it to Pending
-    (see :meth:`Phase.from_crd`).  A missing phase means the CRD default, Pending.
-    """
-    mapping = _require_mapping("status", data)
-    phase = mapping.get("phase")
-    return Status(
-        phase=Phase.PENDING if phase is None else phase,
-        message=_get_str(mapping, "message", ""),
-        conditions=tuple(
-            decode_condition(item, f"conditions[{i}]") for i, item in enumerate(_get_list(mapping, "conditions"))
-        ),
-        discovered_backends=tuple(
-            decode_backend(item, f"discoveredBackends[{i}]")
-            for i, item in enumerate(_get_list(mapping, "discoveredBackends"))
-        ),
-        backend_count=_check_int("backendCount", mapping.get("backendCount") or 0, maximum=INT32_MAX),
-        observed_generation=_get_int(mapping, "observedGeneration", ""),
-        timestamp=_get_time(mapping, "timestamp", ""),
-    )

@@ -1,1 +1,1 @@
-"""Status sinks: the ``Reporter`` protocol, its sinks and the coalescing actor reporter."""
+"""Status sinks: the ``Reporter`` protocol, the sinks, the pure coalescing rules and the actor reporter."""

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from vmcp_actors.errors import KubernetesConfigError, ValidationError
-from vmcp_actors.reporting.base import LoggingReporter, Reporter
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.reporting.protocol import Reporter
+from vmcp_actors.reporting.sinks import LoggingReporter
 
 __all__ = ["ENV_VMCP_NAME", "ENV_VMCP_NAMESPACE", "new_reporter"]
 

@@ -8,8 +8,8 @@ start
     2. the I/O loop thread and the timer thread;
     3. the supervisor, which starts the health actor first -- it must be subscribed
        before the first backend event -- and then one actor per backend.
-    The metrics observer (unless ``metrics=False``) starts first and is handed to each
-    piece; it stops last, once the final status write has been counted.
+    The metrics observer (unless ``metrics=False``) starts before all of them and is
+    handed to each; it stops last, once the final status write has been counted.
 
 stop (bounded by its timeout, idempotent)
     1. every backend is stopped (sessions closed, processes reaped);
@@ -17,8 +17,18 @@ stop (bounded by its timeout, idempotent)
     3. the actors stop, the reporter flushes through its retries and stops;
     4. the loop and timer threads end.  Nothing is left running.
 
+A runtime joins only the threads it started (its actors', recorded as they are
+spawned, its loop and its timers), so another runtime in the same process neither
+slows its stop nor is touched by it.
+
 ``status()`` and ``snapshots()`` read the latest immutable values that the actors
 publish, without I/O and without waiting on any actor.
+
+With leader election (:mod:`vmcp_actors.leadership`; on by default in Kubernetes mode)
+every replica probes and builds its status, but only the leader's status sink writes;
+the moment a replica starts leading it re-sends its latest status, and on ``stop`` the
+leader releases the Lease after its final status is flushed, so a follower takes over
+(and replaces that final status) at once.
 """
 
 from __future__ import annotations
@@ -32,30 +42,39 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import pykka
 
+from vmcp_actors.actorkit.guard import OwnedThreads
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler
-from vmcp_actors.backend.actor import AuthRequiredHook, BackendSnapshot, SnapshotCell
-from vmcp_actors.backend.lifecycle import LifecyclePolicy
-from vmcp_actors.config.spec import BackendSpec, RuntimeConfig
-from vmcp_actors.errors import VmcpError
-from vmcp_actors.health.actor import BuildFinalStatus, Refresh, StatusCell
+from vmcp_actors.backend.actor import AuthRequiredHook
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
+from vmcp_actors.backend.snapshot import BackendSnapshot, SnapshotCell
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.errors import ReporterClosedError, VmcpError
+from vmcp_actors.health.actor import StatusCell
+from vmcp_actors.health.messages import BuildFinalStatus, Refresh
+from vmcp_actors.health.probe_schedule import initial_wait
+from vmcp_actors.leadership.settings import LeaderElection
 from vmcp_actors.metrics.observer import MetricsObserver
 from vmcp_actors.metrics.state import RuntimeView
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.base import Reporter, Shutdown
-from vmcp_actors.runtime.supervisor import (
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown
+from vmcp_actors.runtime.messages import (
     AddBackendCommand,
-    BackendBoard,
+    BackendActorQuery,
+    HealthActorQuery,
     RemoveBackendCommand,
-    RestartPolicy,
     StopAllCommand,
-    Supervisor,
     UpdateBackendCommand,
 )
+from vmcp_actors.runtime.supervision import RestartPolicy
+from vmcp_actors.runtime.supervisor import BackendBoard, Supervisor
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from vmcp_actors.leadership.service import Leadership
 
 __all__ = ["Runtime", "RuntimeStoppedError"]
 
@@ -65,6 +84,8 @@ log = logging.getLogger(__name__)
 COMMAND_TIMEOUT: Final = 10.0
 #: What ``stop()`` keeps back for the reporter's final flush when backends are slow.
 _FLUSH_SHARE: Final = 0.4
+#: A new leader re-sends the latest status until no newer one appeared meanwhile (bounded).
+_RESEND_ROUNDS: Final = 10
 
 
 class RuntimeStoppedError(VmcpError, RuntimeError):
@@ -81,23 +102,30 @@ class Runtime:
         reporter_shutdown: Shutdown,
         io: LoopThread,
         owned_scheduler: ThreadScheduler | None,
-        supervisor: pykka.ActorRef[Supervisor],
+        supervisor: tuple[pykka.ActorRef[Supervisor], threading.Thread],
+        actor_threads: OwnedThreads,
         status_cell: StatusCell,
         board: BackendBoard,
+        leadership: Leadership | None = None,
         metrics: MetricsObserver | None = None,
     ) -> None:
         self.config = config
+        #: The metrics (``metrics.registry`` to scrape); ``None`` when started with ``metrics=False``.
         self.metrics = metrics
         self.reporter = reporter
         self._reporter_shutdown = reporter_shutdown
         self._io = io
         self._owned_scheduler = owned_scheduler
-        self._supervisor = supervisor
+        self._supervisor, self._supervisor_thread = supervisor
+        self._actor_threads = actor_threads
         self._status_cell = status_cell
         self._board = board
-        self._stop_lock = threading.Lock()
         self._stopped = False
+        # Every stop() waits for the one that does the work, as the reporter's shutdown does:
+        # a second caller returning at once would let its host tear down under a running stop.
+        self._shutdown = OnceShutdown(self._stop_once)
         self._final_status: Status | None = None
+        self._leadership = leadership
 
     # ------------------------------------------------------------------ construction
 
@@ -111,6 +139,7 @@ class Runtime:
         lifecycle_policy: LifecyclePolicy | None = None,
         restart_policy: RestartPolicy | None = None,
         on_auth_required: AuthRequiredHook | None = None,
+        leader_election: LeaderElection | Leadership | None = None,
         metrics: CollectorRegistry | Literal[False] | None = None,
     ) -> Runtime:
         """Start everything and return at once; backends connect in the background.
@@ -121,49 +150,59 @@ class Runtime:
         re-sends an unchanged status once per status interval so a status someone else
         overwrote is repaired.
 
+        ``lifecycle_policy`` tunes the backends' reconnects; its probe timeout is
+        replaced by ``config.failure_handling.health_check_timeout``, the one owner of
+        how long a health probe may take.
+
+        ``leader_election``: with no ``reporter``, leader election runs in Kubernetes
+        mode unless ``VMCP_LEADER_ELECTION=false`` (a :class:`LeaderElection` overrides
+        the settings, ``enabled=False`` turns it off); with your own reporter, pass a
+        :class:`~vmcp_actors.leadership.service.Leadership` whose gate it consults.
+
         ``metrics`` is the Prometheus registry the runtime's metrics are defined in; by
         default a private one, so runtimes in one process never clash (read it from
         ``runtime.metrics.registry``).  ``False`` runs without metrics.
         """
+        from vmcp_actors.leadership.service import resolve
+
         config.validate()
         failure = config.failure_handling
-        if reporter is None:
-            from vmcp_actors.reporting.factory import new_reporter
-
-            reporter = new_reporter()
+        reporter, leadership = resolve(reporter, leader_election)
+        # A new leader re-sends what it last handed over as a follower (never written), so
+        # with leader election an unchanged status must not be skipped by the wrapper.
+        resend_after = 0.0 if leadership is not None else failure.status_reporting_interval
         actor_reporter = (
             reporter
             if isinstance(reporter, ActorReporter)
-            else ActorReporter(reporter, resend_unchanged_after=failure.status_reporting_interval)
+            else ActorReporter(reporter, resend_unchanged_after=resend_after)
         )
-        observer = None if metrics is False else MetricsObserver.start(metrics)
-        if observer is not None:
-            observer.watch_reporter(actor_reporter)
+        observer = _start_metrics(metrics, actor_reporter)
         try:
             reporter_shutdown = actor_reporter.start()
         except BaseException:
-            if observer is not None:
-                observer.stop()
+            _stop_metrics(observer)
             raise
         io = LoopThread(name="vmcp-aio")
         owned: ThreadScheduler | None = None
         if scheduler is None:
             scheduler = owned = ThreadScheduler(name="vmcp-timers")
         timers: Scheduler = scheduler
+        actor_threads = OwnedThreads()
         try:
             io.start()
             status_cell = StatusCell()
             board = BackendBoard()
             health = failure.health_config()
-            supervisor = Supervisor.start(
+            supervisor = Supervisor.spawn(
                 io=io,
                 scheduler=timers,
-                reporter=actor_reporter,
+                reporter=actor_reporter if leadership is None else leadership.tap(actor_reporter),
                 health_config=health,
                 status_interval=failure.status_reporting_interval,
                 status_cell=status_cell,
-                initial_wait=max((spec.connect_timeout for spec in config.backends), default=0.0) + health.timeout,
+                initial_wait=initial_wait((spec.connect_timeout for spec in config.backends), health.timeout),
                 board=board,
+                threads=actor_threads,
                 lifecycle_policy=lifecycle_policy,
                 restart_policy=restart_policy or RestartPolicy(),
                 on_auth_required=on_auth_required,
@@ -174,16 +213,31 @@ class Runtime:
             if owned is not None:
                 owned.stop()
             reporter_shutdown(5.0)
-            if observer is not None:
-                observer.stop()
+            if leadership is not None:
+                leadership.stop(1.0)
+            _stop_metrics(observer)
             raise
-        runtime = cls(config, actor_reporter, reporter_shutdown, io, owned, supervisor, status_cell, board, observer)
-        if observer is not None:
-            observer.bind_state(lambda: RuntimeView(runtime.status(), runtime.snapshots(), actor_reporter.stats()))
+        runtime = cls(
+            config,
+            actor_reporter,
+            reporter_shutdown,
+            io,
+            owned,
+            supervisor,
+            actor_threads,
+            status_cell,
+            board,
+            leadership,
+            observer,
+        )
+        runtime._watch_with_metrics()
         try:
+            if leadership is not None:
+                leadership.on_change(runtime._leadership_changed)
+                leadership.start()
             for spec in config.backends:
                 runtime.add_backend(spec)
-            supervisor.tell(Refresh())
+            runtime._supervisor.tell(Refresh())
         except BaseException:
             runtime.stop(5.0)
             raise
@@ -203,7 +257,18 @@ class Runtime:
         return {name: cell.value for name, cell in sorted(self._board.cells.items())}
 
     @property
+    def leading(self) -> bool | None:
+        """Whether this replica writes the status now; None without leader election."""
+        return None if self._leadership is None else self._leadership.leading
+
+    @property
+    def leadership(self) -> Leadership | None:
+        """The leader election this runtime takes part in, if any."""
+        return self._leadership
+
+    @property
     def stopped(self) -> bool:
+        """Whether :meth:`stop` has been called (commands then raise :class:`RuntimeStoppedError`)."""
         return self._stopped
 
     # ------------------------------------------------------------------ commands
@@ -224,6 +289,35 @@ class Runtime:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._command(UpdateBackendCommand(spec, future), future)
 
+    def _watch_with_metrics(self) -> None:
+        """Let the metrics read this runtime's snapshots, and follow its leadership."""
+        if self.metrics is None:
+            return
+        reporter = self.reporter
+        self.metrics.bind_state(lambda: RuntimeView(self.status(), self.snapshots(), reporter.stats()))
+        if self._leadership is not None:
+            self.metrics.watch_leadership(self._leadership)
+
+    def _leadership_changed(self, leading: bool) -> None:
+        """On the elector's thread: a new leader writes its latest status at once.
+
+        Re-read after each hand-over: a newer status that the health actor built meanwhile
+        is reported by it after being published, so once the latest read is the one just
+        handed over, nothing older can land after something newer.
+        """
+        if not leading or self._stopped:
+            return
+        sent: Status | None = None
+        for _ in range(_RESEND_ROUNDS):
+            latest = self._status_cell.value
+            if latest is None or latest is sent:
+                return
+            try:
+                self.reporter.report_status(latest)
+            except ReporterClosedError:
+                return
+            sent = latest
+
     def _command(self, message: object, future: concurrent.futures.Future[Any]) -> Any:
         if self._stopped:
             raise RuntimeStoppedError("the runtime has been stopped")
@@ -233,24 +327,10 @@ class Runtime:
             raise RuntimeStoppedError("the runtime's supervisor is not running") from None
         return future.result(timeout=COMMAND_TIMEOUT)
 
-    def crash_backend_for_test(self, name: str, error: Exception) -> None:
-        """Make a backend's actor fail outside its guard, as an unexpected bug would."""
-        from vmcp_actors.actorkit.guard import CrashForTest
-
-        ref = self._ask_ref(("child_ref", name))
-        if ref is None:
-            raise KeyError(name)
-        ref.tell(CrashForTest(error))
-
-    def crash_health_for_test(self, error: Exception) -> None:
-        """Make the health actor fail outside its guard."""
-        from vmcp_actors.actorkit.guard import CrashForTest
-
-        health = self._ask_ref("health_ref")
-        if health is not None:
-            health.tell(CrashForTest(error))
-
-    def _ask_ref(self, query: object, timeout: float = COMMAND_TIMEOUT) -> pykka.ActorRef[Any] | None:
+    def _actor_ref(
+        self, query: HealthActorQuery | BackendActorQuery, timeout: float = COMMAND_TIMEOUT
+    ) -> pykka.ActorRef[Any] | None:
+        """The ref the supervisor holds for ``query``; also :mod:`vmcp_actors.testing`'s one hook into a runtime."""
         return cast("pykka.ActorRef[Any] | None", self._supervisor.ask(query, timeout=timeout))
 
     # ------------------------------------------------------------------ shutdown
@@ -259,52 +339,83 @@ class Runtime:
         """Stop backends, report and flush the final status, stop everything.  Idempotent.
 
         Bounded by ``timeout`` even if a backend hangs: whatever has not stopped by its
-        share of the budget is abandoned (and its I/O cancelled with the loop).
+        share of the budget is abandoned (and its I/O cancelled with the loop).  A call
+        made while another thread is stopping the runtime returns only once that stop has
+        finished (raising :class:`~vmcp_actors.errors.ShutdownTimeoutError` if it is
+        still running after ``timeout``), and raises what that stop raised.
         """
-        with self._stop_lock:
-            if self._stopped:
-                return
-            self._stopped = True
+        self._stopped = True
+        self._shutdown(timeout)
+
+    def _stop_once(self, timeout: float | None) -> None:
+        timeout = 10.0 if timeout is None else timeout
         deadline = time.monotonic() + timeout
         backends_deadline = time.monotonic() + timeout * (1 - _FLUSH_SHARE)
+        self._stop_backends(backends_deadline, timeout * (1 - _FLUSH_SHARE))
+        self._build_final_status(deadline)
+        try:
+            self._supervisor.stop(block=True, timeout=_left(deadline, 0.1))
+        except pykka.Timeout:
+            log.error("supervisor did not stop in time")
+        try:
+            self._reporter_shutdown(_left(deadline, 0.1))
+        finally:
+            if self._leadership is not None:
+                self._leadership.stop(_left(deadline, 1.0))  # after the final flush: release the Lease
+            self._io.stop(_left(deadline, 1.0))
+            if self._owned_scheduler is not None:
+                self._owned_scheduler.stop()
+            self._join_actor_threads(deadline)
+            if self.metrics is not None:
+                if self._leadership is not None:
+                    self.metrics.set_leader(self._leadership.identity, False)  # the Lease is released
+                self.metrics.stop(_left(deadline, 1.0))
+        log.info("vmcp-actors runtime stopped")
 
-        def left(until: float) -> float:
-            return max(until - time.monotonic(), 0.0)
-
+    def _stop_backends(self, deadline: float, budget: float) -> None:
         try:
             stopped: concurrent.futures.Future[None] = concurrent.futures.Future()
             self._supervisor.tell(StopAllCommand(stopped))
-            stopped.result(timeout=left(backends_deadline))
+            stopped.result(timeout=_left(deadline))
         except (concurrent.futures.TimeoutError, pykka.ActorDeadError):
-            log.error("some backends did not stop within %.1f s; abandoning them", timeout * (1 - _FLUSH_SHARE))
+            log.error("some backends did not stop within %.1f s; abandoning them", budget)
+
+    def _build_final_status(self, deadline: float) -> None:
         try:
-            health = self._ask_ref("health_ref", timeout=max(left(deadline), 0.1))
-            final = None if health is None else health.ask(BuildFinalStatus(), timeout=max(left(deadline), 0.1))
+            health = self._actor_ref(HealthActorQuery(), timeout=_left(deadline, 0.1))
+            final = None if health is None else health.ask(BuildFinalStatus(), timeout=_left(deadline, 0.1))
             if isinstance(final, Status):
                 self._final_status = final
         except (pykka.Timeout, pykka.ActorDeadError):
             log.error("could not build the final status in time; the last one stands")
-        try:
-            self._supervisor.stop(block=True, timeout=max(left(deadline), 0.1))
-        except pykka.Timeout:
-            log.error("supervisor did not stop in time")
-        try:
-            self._reporter_shutdown(max(left(deadline), 0.1))
-        finally:
-            self._io.stop(max(left(deadline), 1.0))
-            if self._owned_scheduler is not None:
-                self._owned_scheduler.stop()
-            _join_actor_threads(deadline)
-            if self.metrics is not None:
-                self.metrics.stop(max(left(deadline), 1.0))
-        log.info("vmcp-actors runtime stopped")
+
+    def _join_actor_threads(self, deadline: float) -> None:
+        """Wait (bounded) for this runtime's actor threads to end, so none outlives ``stop``.
+
+        The supervisor first: once its thread has ended, every actor it started is recorded.
+        """
+        self._supervisor_thread.join(_left(deadline))
+        alive = [t for t in (self._supervisor_thread, *self._actor_threads.join(deadline)) if t.is_alive()]
+        if alive:
+            log.error("actor threads still running after stop: %s", ", ".join(t.name for t in alive))
 
 
-def _join_actor_threads(deadline: float) -> None:
-    """Wait (bounded) for stopped actors' threads to end, so none outlives ``stop``."""
-    for thread in threading.enumerate():
-        if thread is threading.current_thread() or not thread.name.startswith(
-            ("BackendActor", "HealthActor", "Supervisor")
-        ):
-            continue
-        thread.join(max(deadline - time.monotonic(), 0.05))
+def _start_metrics(
+    metrics: CollectorRegistry | Literal[False] | None, reporter: ActorReporter
+) -> MetricsObserver | None:
+    """The metrics observer, watching ``reporter`` (``None`` with ``metrics=False``)."""
+    if metrics is False:
+        return None
+    observer = MetricsObserver.start(metrics)
+    observer.watch_reporter(reporter)
+    return observer
+
+
+def _stop_metrics(observer: MetricsObserver | None) -> None:
+    if observer is not None:
+        observer.stop()
+
+
+def _left(deadline: float, floor: float = 0.0) -> float:
+    """Seconds until ``deadline`` (monotonic), at least ``floor``."""
+    return max(deadline - time.monotonic(), floor)

@@ -1,10 +1,8 @@
-"""The ``Reporter`` protocol and the simple sinks: no-op, logging and file.
+"""The simple sinks: no-op, logging, file, and a tee that feeds several.
 
-The protocol follows toolhive's ``status.Reporter``: ``report_status`` publishes a whole
-status, ``start`` returns a ``shutdown`` function that is idempotent, callable from any
-thread, and returns only once pending updates are flushed.  The sinks here are
-synchronous and hold no buffer; :class:`~vmcp_actors.reporting.actor_reporter.ActorReporter`
-wraps any of them to make reporting non-blocking, coalesced and retried.
+They are synchronous and hold no buffer; :class:`~vmcp_actors.reporting.actor_reporter.ActorReporter`
+wraps any of them to make reporting non-blocking, coalesced and retried.  The Kubernetes
+sink lives in :mod:`vmcp_actors.reporting.kubernetes`.
 """
 
 from __future__ import annotations
@@ -14,92 +12,27 @@ import json
 import logging
 import os
 import tempfile
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from vmcp_actors.errors import ShutdownTimeoutError
-from vmcp_actors.model.status import Status, encode_status
+from vmcp_actors.model.codec import encode_status
+from vmcp_actors.model.status import Status
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown, no_shutdown, ready_in
 
-__all__ = [
-    "FileReporter",
-    "LoggingReporter",
-    "NoOpReporter",
-    "OnceShutdown",
-    "Reporter",
-    "Shutdown",
-    "TeeReporter",
-]
+__all__ = ["FileReporter", "LoggingReporter", "NoOpReporter", "TeeReporter"]
 
 log = logging.getLogger(__name__)
-
-
-class Shutdown(Protocol):
-    """Stops a reporter after flushing what it holds; idempotent and thread-safe."""
-
-    def __call__(self, timeout: float | None = None) -> None: ...
-
-
-@runtime_checkable
-class Reporter(Protocol):
-    """Publishes the vMCP's status somewhere an operator looks."""
-
-    def report_status(self, status: Status | None) -> None:
-        """Publish ``status`` (the complete status, not a delta); ``None`` is a no-op."""
-        ...
-
-    def start(self) -> Shutdown:
-        """Prepare the reporter and return the function that shuts it down."""
-        ...
-
-
-class OnceShutdown:
-    """Runs a shutdown action exactly once, whichever thread calls and however often.
-
-    Later callers wait for the first call to finish, so every caller returns only once
-    the flush is complete, and they see the same outcome: if the first call raised, the
-    same exception is raised again rather than silently reporting success.
-    """
-
-    def __init__(self, action: Callable[[float | None], None]) -> None:
-        self._action = action
-        self._lock = threading.Lock()
-        self._started = False
-        self._done = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def called(self) -> bool:
-        return self._started
-
-    def __call__(self, timeout: float | None = None) -> None:
-        with self._lock:
-            first = not self._started
-            self._started = True
-        if first:
-            try:
-                self._action(timeout)
-            except BaseException as exc:
-                self._error = exc
-                raise
-            finally:
-                self._done.set()
-            return
-        if not self._done.wait(timeout):
-            raise ShutdownTimeoutError(f"shutdown still in progress in another thread after {timeout} s")
-        if self._error is not None:
-            raise self._error
 
 
 class NoOpReporter:
     """Discards every status; for tests and for embedders that report elsewhere."""
 
     def report_status(self, status: Status | None) -> None:
-        return None
+        """Discard ``status``."""
+        return
 
     def start(self) -> Shutdown:
-        return OnceShutdown(lambda timeout: None)
+        """Nothing to prepare; the shutdown has nothing to flush."""
+        return no_shutdown()
 
 
 class LoggingReporter:
@@ -113,6 +46,7 @@ class LoggingReporter:
         self._log = logger or logging.getLogger("vmcp_actors.model.status")
 
     def report_status(self, status: Status | None) -> None:
+        """Log ``status``; a broken log handler is swallowed, never the caller's problem."""
         if status is None:
             return
         try:
@@ -127,8 +61,9 @@ class LoggingReporter:
             return
 
     def start(self) -> Shutdown:
+        """Say (at DEBUG) that statuses are only logged; the shutdown has nothing to flush."""
         self._log.debug("status reporter started (CLI mode, logging only)")
-        return OnceShutdown(lambda timeout: None)
+        return no_shutdown()
 
 
 class TeeReporter:
@@ -143,6 +78,7 @@ class TeeReporter:
         self.sinks = sinks
 
     def report_status(self, status: Status | None) -> None:
+        """Write ``status`` to every sink, then raise the first failure, if any."""
         if status is None:
             return
         errors: list[Exception] = []
@@ -156,10 +92,10 @@ class TeeReporter:
 
     def ready_in(self) -> float:
         """The longest wait any throttled sink asks for (see ``ActorReporter``)."""
-        waits = [ready() for ready in (getattr(sink, "ready_in", None) for sink in self.sinks) if callable(ready)]
-        return max(waits, default=0.0)
+        return max((ready_in(sink) for sink in self.sinks), default=0.0)
 
     def start(self) -> Shutdown:
+        """Start every sink; the shutdown stops each in turn."""
         shutdowns = [sink.start() for sink in self.sinks]
 
         def shutdown(timeout: float | None) -> None:
@@ -182,6 +118,7 @@ class FileReporter:
         self._fsync = fsync
 
     def report_status(self, status: Status | None) -> None:
+        """Replace the file with ``status`` in one rename; raises ``OSError`` when it cannot."""
         if status is None:
             return
         payload = json.dumps(encode_status(status), indent=2, sort_keys=True) + "\n"
@@ -203,7 +140,8 @@ class FileReporter:
             _fsync_directory(directory)
 
     def start(self) -> Shutdown:
-        return OnceShutdown(lambda timeout: None)
+        """Nothing to prepare (the directory is made on the first write)."""
+        return no_shutdown()
 
 
 def _fsync_directory(directory: Path) -> None:

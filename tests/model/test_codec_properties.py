@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from tests.strategies import statuses
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.model.status import Status, decode_status, encode_status
+from vmcp_actors.model.codec import decode_status, encode_status
+from vmcp_actors.model.status import Status
 
 
 @given(statuses())
@@ -90,7 +91,7 @@ _CONDITION_MUTATIONS: list[tuple[str, Any, str]] = [
 
 @pytest.mark.parametrize(("key", "bad", "field"), _CONDITION_MUTATIONS)
 def test_condition_mutations_name_the_field(key: str, bad: object, field: str) -> None:
-    condition = dict(_CONDITION)
+    condition: dict[str, object] = dict(_CONDITION)
     condition[key] = bad
     with pytest.raises(ValidationError) as info:
         decode_status({"phase": "Ready", "conditions": [condition]})
@@ -134,6 +135,10 @@ def test_backend_mutations_name_the_field(key: str, bad: object, field: str) -> 
 @given(st.dictionaries(st.text(max_size=20), st.none() | st.integers() | st.text(max_size=5) | st.lists(st.none())))
 def test_arbitrary_json_objects_either_decode_or_raise_validation_error(data: dict[str, Any]) -> None:
     try:
-        decode_status(data)
+        status = decode_status(data)
     except ValidationError as error:
-        assert error.field
+        failure: ValidationError | None = error
+    else:
+        failure = None
+        assert decode_status(encode_status(status)) == status
+    assert failure is None or failure.field
