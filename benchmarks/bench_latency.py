@@ -11,7 +11,9 @@ stdio MCP server and a real :class:`~vmcp_actors.reporting.sinks.FileReporter`:
   its 30 s reporting interval on top of its probes.
 
 Both run twice: with a FileReporter, and with a K8sReporter writing to a real
-kube-apiserver (started for the run; ``--no-k8s`` skips it).
+kube-apiserver (started for the run; ``--no-k8s`` skips it).  Each is measured with the
+runtime's Prometheus metrics off and on, in the same run, alternating in blocks of
+transitions; the target is p50 and p99 with metrics on within 5 % of off.
 
 Run: ``python -m benchmarks.bench_latency [--transitions N] [--quick] [--no-k8s]``.
 """
@@ -103,7 +105,7 @@ def server_pid(runtime: Runtime, before: set[int]) -> int:
     raise RuntimeError("the echo server never came up")
 
 
-def start_runtime(sink: TimedSink) -> Runtime:
+def start_runtime(sink: TimedSink, metrics: bool = True) -> Runtime:
     spec = BackendSpec(name="echo", type="stdio", command=sys.executable, args=(str(ECHO_SERVER),))
     failure = FailureHandling(
         health_check_interval=PROBE_INTERVAL,
@@ -112,12 +114,17 @@ def start_runtime(sink: TimedSink) -> Runtime:
         status_reporting_interval=300.0,
     )
     policy = LifecyclePolicy(backoff=Backoff(initial=0.05, maximum=1.0, jitter=0.1), probe_timeout=PROBE_TIMEOUT)
-    return Runtime.start(RuntimeConfig(backends=[spec], failure_handling=failure), sink, lifecycle_policy=policy)
+    return Runtime.start(
+        RuntimeConfig(backends=[spec], failure_handling=failure),
+        sink,
+        lifecycle_policy=policy,
+        metrics=None if metrics else False,
+    )
 
 
-def measure_session_revealed(sink: TimedSink, transitions: int) -> list[float]:
+def measure_session_revealed(sink: TimedSink, transitions: int, metrics: bool = True) -> list[float]:
     others = child_pids()  # e.g. the kube-apiserver and etcd of the K8s run
-    runtime = start_runtime(sink)
+    runtime = start_runtime(sink, metrics)
     latencies: list[float] = []
     try:
         sink.wait_after(0.0, backend_status("echo", "ready"))
@@ -134,9 +141,9 @@ def measure_session_revealed(sink: TimedSink, transitions: int) -> list[float]:
     return latencies
 
 
-def measure_probe_revealed(sink: TimedSink, transitions: int) -> tuple[list[float], list[float]]:
+def measure_probe_revealed(sink: TimedSink, transitions: int, metrics: bool = True) -> tuple[list[float], list[float]]:
     others = child_pids()
-    runtime = start_runtime(sink)
+    runtime = start_runtime(sink, metrics)
     failing: list[float] = []
     recovering: list[float] = []
     try:
@@ -155,9 +162,28 @@ def measure_probe_revealed(sink: TimedSink, transitions: int) -> tuple[list[floa
     return failing, recovering
 
 
-def measure_sink(label: str, make_sink: Callable[[], Reporter], transitions: int) -> dict[str, Any]:
-    killed = measure_session_revealed(TimedSink(make_sink()), transitions)
-    failing, recovering = measure_probe_revealed(TimedSink(make_sink()), transitions)
+#: Metrics off and on alternate in blocks of this many transitions, so both see the same
+#: drift in machine load over a run of several minutes.
+BLOCK = 20
+
+
+def measure_sink(label: str, make_sink: Callable[[str], Reporter], transitions: int) -> dict[str, Any]:
+    killed_off: list[float] = []
+    killed: list[float] = []
+    failing_off: list[float] = []
+    recovering_off: list[float] = []
+    failing: list[float] = []
+    recovering: list[float] = []
+    for start in range(0, transitions, BLOCK):
+        block = min(BLOCK, transitions - start)
+        killed_off += measure_session_revealed(TimedSink(make_sink("session-off")), block, metrics=False)
+        killed += measure_session_revealed(TimedSink(make_sink("session")), block, metrics=True)
+        more_failing, more_recovering = measure_probe_revealed(TimedSink(make_sink("probe-off")), block, False)
+        failing_off += more_failing
+        recovering_off += more_recovering
+        more_failing, more_recovering = measure_probe_revealed(TimedSink(make_sink("probe")), block, True)
+        failing += more_failing
+        recovering += more_recovering
     probe_target = (PROBE_INTERVAL + 0.1) * 1000
     rows = [
         _row("server killed -> not routable (session-revealed)", killed, 100.0),
@@ -165,18 +191,39 @@ def measure_sink(label: str, make_sink: Callable[[], Reporter], transitions: int
         _row("server thawed -> routable again (probe-revealed)", recovering, probe_target),
     ]
     print_table(
-        f"health change -> status written by {label} (probe interval {PROBE_INTERVAL:g} s, "
+        f"health change -> status written by {label}, metrics on (probe interval {PROBE_INTERVAL:g} s, "
         f"timeout {PROBE_TIMEOUT:g} s)",
         ["transition", "n", "p50 ms", "p99 ms", "max ms", "target ms", "result"],
         rows,
+    )
+    overhead = [
+        _overhead_row("session-revealed", killed_off, killed),
+        _overhead_row("probe-revealed failure", failing_off, failing),
+        _overhead_row("probe-revealed recovery", recovering_off, recovering),
+    ]
+    print_table(
+        f"metrics off vs on, {label} (same run, alternating blocks of {BLOCK}; target: on within 5 % of off)",
+        ["transition", "p50 off ms", "p50 on ms", "p50 on/off", "p99 off ms", "p99 on ms", "p99 on/off"],
+        overhead,
     )
     return {
         "session_revealed_ms": [v * 1000 for v in killed],
         "probe_failure_ms": [v * 1000 for v in failing],
         "probe_recovery_ms": [v * 1000 for v in recovering],
+        "metrics_off": {
+            "session_revealed_ms": [v * 1000 for v in killed_off],
+            "probe_failure_ms": [v * 1000 for v in failing_off],
+            "probe_recovery_ms": [v * 1000 for v in recovering_off],
+        },
         "probe_interval_s": PROBE_INTERVAL,
         "probe_timeout_s": PROBE_TIMEOUT,
     }
+
+
+def _overhead_row(name: str, off: list[float], on: list[float]) -> list[object]:
+    p50_off, p50_on = percentile(off, 0.5) * 1000, percentile(on, 0.5) * 1000
+    p99_off, p99_on = percentile(off, 0.99) * 1000, percentile(on, 0.99) * 1000
+    return [name, p50_off, p50_on, p50_on / p50_off, p99_off, p99_on, p99_on / p99_off]
 
 
 def _row(name: str, values: list[float], target_ms: float) -> list[object]:
@@ -196,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as directory:
         result["file_sink"] = measure_sink(
-            "FileReporter", lambda: FileReporter(Path(directory) / "s.json"), transitions
+            "FileReporter", lambda key: FileReporter(Path(directory) / f"{key}.json"), transitions
         )
     if not args.no_k8s:
         from benchmarks.bench_k8s import NAMESPACE, create_vmcp, running_control_plane
@@ -204,12 +251,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         with running_control_plane() as plane:
             api = plane.admin_api_client()
-            for name in ("latency-session", "latency-probe"):
-                create_vmcp(api, name)
-            names = iter(("latency-session", "latency-probe"))
+            for key in ("session-off", "session", "probe-off", "probe"):
+                create_vmcp(api, f"latency-{key}")
             result["k8s_sink"] = measure_sink(
                 "K8sReporter (real kube-apiserver)",
-                lambda: K8sReporter(next(names), NAMESPACE, api_client=plane.admin_api_client()),
+                lambda key: K8sReporter(f"latency-{key}", NAMESPACE, api_client=api),
                 transitions,
             )
     print("toolhive, for comparison: probe interval 30 s, then up to 30 s more until its next status report")

@@ -7,6 +7,9 @@
    write, against a naive reporter that writes every update.  Targets: the sink is never
    more than one write behind (writes <= burst ms / 1 ms + 2), the last status lands within
    5 ms of the end of the burst, and it is the last one reported.
+3. Both again with Prometheus metrics on (a ``MetricsObserver`` watching the reporter,
+   its events applied before the clock stops), interleaved with the metrics-off runs of
+   the same process.  Target: within 5 % of metrics off.
 
 Run: ``python -m benchmarks.bench_reporter [--pin] [--quick]``.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import queue
+import statistics
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,6 +28,7 @@ import attrs
 import pykka
 
 from benchmarks.common import median_of, pin_to_one_cpu, print_table, write_json
+from vmcp_actors.metrics.observer import MetricsObserver
 from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.protocol import OnceShutdown, Shutdown
@@ -52,9 +57,16 @@ def make_statuses(distinct: int) -> list[Status]:
 # --------------------------------------------------------------------------- 1. hot path
 
 
-def measure_report_status(statuses: list[Status], n: int) -> float:
-    """Seconds per update: n report_status calls, until the actor has taken the last."""
+def measure_report_status(statuses: list[Status], n: int, metrics: bool = False) -> float:
+    """Seconds per update: n report_status calls, until the actor has taken the last.
+
+    With ``metrics`` the reporter is watched by a metrics observer, and the clock stops
+    only once the observer has applied every event too.
+    """
     reporter = ActorReporter(NoOpReporter())
+    observer = MetricsObserver.start() if metrics else None
+    if observer is not None:
+        observer.watch_reporter(reporter)
     shutdown = reporter.start()
     count = len(statuses)
     report = reporter.report_status
@@ -62,8 +74,12 @@ def measure_report_status(statuses: list[Status], n: int) -> float:
     for i in range(n):
         report(statuses[i % count])
     reporter.wait_idle(30)
+    if observer is not None:
+        observer.flush(60)
     elapsed = time.perf_counter() - start
     shutdown(10)
+    if observer is not None:
+        observer.stop()
     return elapsed / n
 
 
@@ -137,9 +153,12 @@ class TimedSink:
             return self.landed.wait_for(lambda: bool(self.writes) and self.writes[-1][1] is expected, timeout)
 
 
-def measure_burst(statuses: list[Status], updates: int, latency: float) -> dict[str, Any]:
+def measure_burst(statuses: list[Status], updates: int, latency: float, metrics: bool = False) -> dict[str, Any]:
     sink = TimedSink(latency)
     reporter = ActorReporter(sink)
+    observer = MetricsObserver.start() if metrics else None
+    if observer is not None:
+        observer.watch_reporter(reporter)
     shutdown = reporter.start()
     count = len(statuses)
     sequence = [statuses[i % count] for i in range(updates)]
@@ -151,6 +170,8 @@ def measure_burst(statuses: list[Status], updates: int, latency: float) -> dict[
     burst_end = time.perf_counter()
     landed = sink.wait_last(last, timeout=30)
     shutdown(10)
+    if observer is not None:
+        observer.stop()
     writes = len(sink.writes)
     burst_ms = (burst_end - start) * 1000
     lag_ms = (sink.writes[-1][0] - burst_end) * 1000 if landed else float("inf")
@@ -162,7 +183,56 @@ def measure_burst(statuses: list[Status], updates: int, latency: float) -> dict[
         "last_lands_after_ms": lag_ms,
         "last_is_last_reported": landed and sink.writes[-1][1] is last,
         "stats": attrs.asdict(reporter.stats()),
+        "metrics": metrics,
     }
+
+
+def interleaved(pairs: int, measure: Any) -> tuple[list[float], list[float]]:
+    """``measure(metrics)`` off then on, ``pairs`` times: each pair sees the same machine load."""
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(pairs):
+        off.append(measure(False))
+        on.append(measure(True))
+    return off, on
+
+
+def compare(off: list[float], on: list[float]) -> dict[str, Any]:
+    """Two estimates of the overhead that a shared, noisy machine does not swamp.
+
+    ``min_ratio``: the best run with metrics over the best run without (the intrinsic
+    cost, what is left when nothing else interferes).  ``paired_ratio``: the median of
+    each pair's on/off (both halves of a pair ran back to back, under the same load).
+    """
+    return {
+        "off": off,
+        "on": on,
+        "min_ratio": min(on) / min(off),
+        "paired_ratio": statistics.median(b / a for a, b in zip(off, on, strict=True)),
+    }
+
+
+def metrics_overhead(statuses: list[Status], n: int, updates: int, pairs: int) -> dict[str, Any]:
+    """The hot path and the burst with metrics off and on, interleaved in this process."""
+    hot = compare(*interleaved(pairs, lambda m: measure_report_status(statuses, n, metrics=m) * 1e6))
+
+    def burst_wall_ms(metrics: bool) -> float:
+        burst = measure_burst(statuses, updates, 0.001, metrics=metrics)
+        return float(burst["burst_ms"] + burst["last_lands_after_ms"])
+
+    burst = compare(*interleaved(pairs, burst_wall_ms))
+    rows: list[tuple[str, dict[str, Any]]] = [
+        (f"report_status hot path ({n:,} updates), µs/update", hot),
+        (f"burst of {updates:,} into a 1 ms sink, ms until the last lands", burst),
+    ]
+    print_table(
+        f"metrics off vs on ({pairs} interleaved pairs)",
+        ["case", "best off", "best on", "best on/off", "median of pair on/off"],
+        [[name, min(c["off"]), min(c["on"]), c["min_ratio"], c["paired_ratio"]] for name, c in rows],
+    )
+    worst = max(hot["min_ratio"], hot["paired_ratio"], burst["min_ratio"], burst["paired_ratio"])
+    print(f"target: metrics on within 5 % of off -> worst {worst:.3f} ({'PASS' if worst <= 1.05 else 'FAIL'})")
+    return {"hot_path_us": hot, "burst_wall_ms": burst}
 
 
 def measure_naive(statuses: list[Status], updates: int, latency: float) -> float:
@@ -255,6 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "burst": bursts,
         "naive": {"ms_per_update": naive_per_update * 1e3, "extrapolated_total_s": naive_total_s},
     }
+    result["metrics_overhead"] = metrics_overhead(statuses, n // 4, updates, 5 if args.quick else 15)
     write_json("reporter", result)
     return result
 

@@ -9,29 +9,34 @@ SIGTERM, then stops gracefully -- flushing the final status -- and exits 0 (see
 :mod:`vmcp_actors.cli.signals` for every phase of signal handling, and
 :mod:`vmcp_actors.cli.display` for where output and logs go).  With no ``--config`` it
 runs the bundled example (real MCP servers shipped in the package, one of which fails
-and recovers on a timer), so a newcomer sees the status move.
+and recovers on a timer), so a newcomer sees the status move.  ``--metrics-port`` serves
+the runtime's Prometheus metrics at ``/metrics`` (127.0.0.1 unless ``--metrics-host``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Final, Literal, TextIO
 
 from vmcp_actors.config.durations import parse_duration
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import VmcpError
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
     from vmcp_actors.cli.display import View
     from vmcp_actors.leadership.service import Leadership
+    from vmcp_actors.metrics.http import MetricsServer
     from vmcp_actors.reporting.protocol import Reporter
 
 __all__ = ["build_parser", "cmd_run", "cmd_validate", "reconnect_policy", "run_command"]
@@ -119,6 +124,26 @@ def _display(args: argparse.Namespace, out: TextIO) -> tuple[View, Path | None]:
     return LiveView(Console(file=out, highlight=False), log_file, recent), log_file
 
 
+def _serve_metrics(args: argparse.Namespace) -> MetricsServer | None:
+    """Listen before the runtime starts, so a port in use is a config error, not a crash."""
+    if args.metrics_port is None:
+        return None
+    from vmcp_actors.metrics.http import process_registry, serve_metrics
+
+    server = serve_metrics(process_registry(), args.metrics_port, args.metrics_host)
+    print(f"vmcp-actors: metrics at {server.url}", file=sys.stderr, flush=True)
+    return server
+
+
+@contextlib.contextmanager
+def _metrics_served(server: MetricsServer | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.close()
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     """Run the runtime until SIGINT/SIGTERM, showing the live view; exit 0 after a graceful stop.
 
@@ -135,6 +160,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         config, example = _load_config(args.config)
         reporter, leadership = _reporter(args.status_file)
         policy = reconnect_policy(example)
+        server = _serve_metrics(args)
     except VmcpError as exc:
         print(f"vmcp-actors: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -143,8 +169,9 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if example:
         print("vmcp-actors: running the bundled example (--help for more)", file=sys.stderr)
     code = EXIT_OK
-    with view:
-        runtime = Runtime.start(config, reporter, lifecycle_policy=policy, leader_election=leadership)
+    with view, _metrics_served(server):
+        metrics: CollectorRegistry | Literal[False] = False if server is None else server.registry
+        runtime = Runtime.start(config, reporter, lifecycle_policy=policy, leader_election=leadership, metrics=metrics)
         while not signals.wait(REFRESH_SECONDS):
             view.show(runtime)
         view.show(runtime, stopping=True)
@@ -194,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", help="log at DEBUG to stderr instead of drawing the table")
     run.add_argument("--status-file", help="also write the status JSON (CRD shape) to this file, atomically")
     run.add_argument("--log-file", help="where logs go while the table is drawn (default: a new file in the temp dir)")
+    run.add_argument(
+        "--metrics-port", type=int, metavar="N", help="serve Prometheus metrics at http://HOST:N/metrics (0: any port)"
+    )
+    run.add_argument("--metrics-host", default="127.0.0.1", help="address to serve metrics on (default: 127.0.0.1)")
     run.set_defaults(handler=cmd_run)
     validate = commands.add_parser("validate", help="check a config file and print its errors")
     validate.add_argument("file")

@@ -20,7 +20,7 @@ one backend never overlap.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, assert_never, get_args
 
 import attrs
@@ -38,6 +38,7 @@ from vmcp_actors.health.messages import (
     BuildFinalStatus,
     InitialWaitOver,
     ProbeDue,
+    ProbeObserved,
     Reassert,
     Refresh,
     RemoveBackend,
@@ -136,8 +137,10 @@ class HealthActor(GuardedActor):
         cell: StatusCell | None = None,
         states: Mapping[str, BackendHealthState] | None = None,
         on_crash: CrashHandler | None = None,
+        observers: Sequence[Mailbox] = (),
     ) -> None:
         super().__init__("health monitor", on_crash)
+        self._observers = tuple(observers)  # told each ProbeObserved (metrics)
         self._reporter = reporter
         self._scheduler = scheduler
         self._config = config or HealthConfig()
@@ -285,6 +288,7 @@ class HealthActor(GuardedActor):
         tracked = self._tracked.get(outcome.name)
         if tracked is None or not tracked.probes.is_current(outcome.token):
             return
+        self._tell_observers(outcome, tracked.probes.started)
         self._tracked[outcome.name] = tracked = attrs.evolve(tracked, probes=tracked.probes.answered())
         if not tracked.active:
             # The session the probe ran on is gone, and the event saying so is already
@@ -304,6 +308,13 @@ class HealthActor(GuardedActor):
         )
         self._schedule_probe(outcome.name)
         self._refresh()
+
+    def _tell_observers(self, outcome: ProbeOutcome, started: float | None) -> None:
+        if not self._observers:
+            return
+        waited = None if outcome.skipped or started is None else max(self._scheduler.clock.monotonic() - started, 0.0)
+        for observer in self._observers:
+            tell_quietly(observer, ProbeObserved(outcome, waited))
 
     def _schedule_probe(self, name: str) -> None:
         tracked = self._tracked[name]

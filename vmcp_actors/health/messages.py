@@ -3,7 +3,8 @@
 The supervisor sends the backend-set changes (add, remove, replace, gave up) and the
 runtime's ``Refresh``/``BuildFinalStatus``; the actor sends itself the timer messages.
 Backend events and probe outcomes come from the backend actors, in the backend's
-vocabulary (:mod:`vmcp_actors.backend.actor`).
+vocabulary (:mod:`vmcp_actors.backend.actor`).  The actor tells its observers (metrics)
+each :class:`ProbeObserved`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import attrs
 
 from vmcp_actors.actorkit.guard import Mailbox
 from vmcp_actors.backend.lifecycle_state import State
+from vmcp_actors.backend.messages import ProbeOutcome
 from vmcp_actors.health.status_builder import BackendView
 
 __all__ = [
@@ -20,11 +22,23 @@ __all__ = [
     "BuildFinalStatus",
     "InitialWaitOver",
     "ProbeDue",
+    "ProbeObserved",
     "Reassert",
     "Refresh",
     "RemoveBackend",
     "ReplaceBackendRef",
 ]
+
+
+@attrs.frozen
+class ProbeObserved:
+    """A probe's outcome and how long the monitor waited for it, told to observers (metrics).
+
+    ``seconds`` is ``None`` for a probe that did not run (``outcome.skipped``).
+    """
+
+    outcome: ProbeOutcome
+    seconds: float | None
 
 
 @attrs.frozen

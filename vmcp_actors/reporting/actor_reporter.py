@@ -55,12 +55,31 @@ from vmcp_actors.reporting.coalescing import (
 from vmcp_actors.reporting.mailslot import LatestSlot
 from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown, ready_in
 
-__all__ = ["DEFAULT_FLUSH_TIMEOUT", "ActorReporter"]
+__all__ = ["DEFAULT_FLUSH_TIMEOUT", "ActorReporter", "ReporterEvent", "ReporterObserver"]
 
 log = logging.getLogger(__name__)
 
 #: What ``shutdown(None)`` waits for a flush before giving up and saying what was lost.
 DEFAULT_FLUSH_TIMEOUT: Final = 30.0
+
+
+@attrs.frozen
+class ReporterEvent:
+    """What became of statuses the reporter took, as an observer (metrics) is told.
+
+    ``outcome`` is ``written``, ``failed`` (both with ``seconds``, the sink call's real
+    duration), ``skipped_unchanged``, ``coalesced`` (``count`` statuses replaced by a
+    newer one before they were written) or ``throttled`` (the sink's rate limit deferred
+    a write).  Told on the reporter's actor thread: an observer must only hand the event
+    on, never block.
+    """
+
+    outcome: str
+    count: int = 1
+    seconds: float | None = None
+
+
+ReporterObserver = Callable[[ReporterEvent], None]
 
 
 # --------------------------------------------------------------------------- messages
@@ -122,8 +141,10 @@ class _ReporterActor(GuardedActor):
         state: CoalescerState,
         publish: Callable[[CoalescerState], None],
         on_crash: CrashHandler,
+        observe: Callable[[ReporterEvent], None] | None = None,
     ) -> None:
         super().__init__("status reporter", on_crash)
+        self._observe = observe
         self._sink = sink
         self._slot = slot
         self._scheduler = scheduler
@@ -180,12 +201,15 @@ class _ReporterActor(GuardedActor):
     def _perform(self, effect: rules.Effect) -> rules.Event | None:
         match effect:
             case rules.Write(status=status):
+                started = time.perf_counter()
                 try:
                     self._sink.report_status(status)
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - every sink failure (SystemExit too) is retried, never fatal
+                    self._tell("failed", seconds=time.perf_counter() - started)
                     return rules.WriteFailed(f"{type(exc).__name__}: {exc}", self._rng.random(), _unreachable(exc))
+                self._tell("written", seconds=time.perf_counter() - started)
                 return rules.WriteSucceeded()
             case rules.RetryLater(timer=timer, delay=delay):
                 log.warning(
@@ -198,6 +222,8 @@ class _ReporterActor(GuardedActor):
                 )
                 self._start_timer(timer, delay)
             case rules.WaitForSink(timer=timer, delay=delay) | rules.Hold(timer=timer, delay=delay):
+                if isinstance(effect, rules.WaitForSink):
+                    self._tell("throttled")
                 self._start_timer(timer, delay)
             case rules.CancelTimer():
                 self.cancel_timer()
@@ -209,6 +235,10 @@ class _ReporterActor(GuardedActor):
             case _:
                 assert_never(effect)
         return None
+
+    def _tell(self, outcome: str, seconds: float | None = None) -> None:
+        if self._observe is not None:
+            self._observe(ReporterEvent(outcome, seconds=seconds))
 
     def _start_timer(self, timer: int, delay: float) -> None:
         self.cancel_timer()
@@ -241,6 +271,8 @@ class ActorReporter:
     :param unreachable_retry_max: the longest wait before retrying a sink that gave no
         answer at all, so the status lands soon after the destination is back.
     :param flush_timeout: what ``shutdown(None)`` waits for the final flush.
+    :param observer: told a :class:`ReporterEvent` for every outcome (metrics); it may
+        also be set later through the ``observer`` attribute.
     """
 
     def __init__(
@@ -254,7 +286,9 @@ class ActorReporter:
         timestamp_only_after: float | None = None,
         unreachable_retry_max: float = DEFAULT_UNREACHABLE_RETRY_MAX,
         flush_timeout: float = DEFAULT_FLUSH_TIMEOUT,
+        observer: ReporterObserver | None = None,
     ) -> None:
+        self.observer = observer
         self._sink = sink
         self._policy = CoalescingPolicy(backoff, resend_unchanged_after, timestamp_only_after, unreachable_retry_max)
         self._scheduler = scheduler
@@ -269,6 +303,9 @@ class ActorReporter:
         # Replaced (never mutated) by the actor after each message: a single reference
         # assignment, so readers on other threads see one consistent snapshot.
         self._state = CoalescerState()
+        # The counters the observer has been told about (the actor's thread only).
+        self._told_coalesced = 0
+        self._told_skipped = 0
         self._sink_shutdown: Shutdown | None = None
         self._shutdown: OnceShutdown | None = None
         self._restarts = 0
@@ -337,6 +374,11 @@ class ActorReporter:
         )
 
     @property
+    def sink(self) -> Reporter:
+        """The wrapped sink (what metrics label the writes with)."""
+        return self._sink
+
+    @property
     def restarts(self) -> int:
         """How many times the actor was found dead and replaced."""
         return self._restarts
@@ -350,6 +392,26 @@ class ActorReporter:
 
     def _publish_state(self, state: CoalescerState) -> None:
         self._state = state
+        self._tell_counts(state)
+
+    def _tell_counts(self, state: CoalescerState) -> None:
+        """Tell the observer what was coalesced or skipped since it was last told."""
+        coalesced = state.coalesced - self._told_coalesced + self._slot.replaced_since_asked()
+        skipped = state.skipped_unchanged - self._told_skipped
+        self._told_coalesced, self._told_skipped = state.coalesced, state.skipped_unchanged
+        if coalesced > 0:
+            self._observe(ReporterEvent("coalesced", coalesced))
+        if skipped > 0:
+            self._observe(ReporterEvent("skipped_unchanged", skipped))
+
+    def _observe(self, event: ReporterEvent) -> None:
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            observer(event)
+        except Exception:
+            log.exception("status reporter observer failed on %s", event.outcome)
 
     def _timers(self) -> Scheduler:
         if self._scheduler is not None:
@@ -369,6 +431,7 @@ class ActorReporter:
             self._state,
             self._publish_state,
             self._actor_crashed,
+            self._observe,
         )
         # Whatever sits in the slot (from before a crash) is picked up by the new actor.
         self._actor_ref.tell(_Wake())
@@ -391,7 +454,7 @@ class ActorReporter:
                 return
             state = self._state
             unwritten = state.unwritten
-            self._state = state.after_crash(requeued=unwritten is not None and self._slot.requeue(unwritten))
+            self._publish_state(state.after_crash(requeued=unwritten is not None and self._slot.requeue(unwritten)))
             if self._closed:
                 return
             self._respawn_locked(f"unexpected failure: {error!r}")

@@ -26,12 +26,18 @@ class LatestSlot:
     def __init__(self) -> None:
         self._items: collections.deque[Status] = collections.deque(maxlen=1)
         self._wake_armed = True
+        # Statuses a newer one overwrote here (senders count), and how many of those the
+        # actor has passed on to the metrics (the actor counts).
+        self._replaced = 0
+        self._replaced_told = 0
 
     def __len__(self) -> int:
         return len(self._items)
 
     def put(self, status: Status) -> bool:
         """Store ``status``; whether the caller must send a wake-up (none is on its way)."""
+        if self._items:
+            self._replaced += 1
         self._items.append(status)
         if not self._wake_armed:
             return False
@@ -45,6 +51,12 @@ class LatestSlot:
             return self._items.popleft()
         except IndexError:
             return None
+
+    def replaced_since_asked(self) -> int:
+        """How many statuses were overwritten here since the last call (the actor's, for metrics)."""
+        replaced = self._replaced - self._replaced_told
+        self._replaced_told += replaced
+        return replaced
 
     def requeue(self, status: Status) -> bool:
         """Put back a status a dead actor held, unless a newer one already waits."""

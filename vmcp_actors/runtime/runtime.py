@@ -8,6 +8,8 @@ start
     2. the I/O loop thread and the timer thread;
     3. the supervisor, which starts the health actor first -- it must be subscribed
        before the first backend event -- and then one actor per backend.
+    The metrics observer (unless ``metrics=False``) starts before all of them and is
+    handed to each; it stops last, once the final status write has been counted.
 
 stop (bounded by its timeout, idempotent)
     1. every backend is stopped (sessions closed, processes reaped);
@@ -36,7 +38,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import pykka
 
@@ -53,6 +55,8 @@ from vmcp_actors.health.actor import StatusCell
 from vmcp_actors.health.messages import BuildFinalStatus, Refresh
 from vmcp_actors.health.probe_schedule import initial_wait
 from vmcp_actors.leadership.settings import LeaderElection
+from vmcp_actors.metrics.observer import MetricsObserver
+from vmcp_actors.metrics.state import RuntimeView
 from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown
@@ -68,6 +72,8 @@ from vmcp_actors.runtime.supervision import RestartPolicy
 from vmcp_actors.runtime.supervisor import BackendBoard, Supervisor
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from vmcp_actors.leadership.service import Leadership
 
 __all__ = ["Runtime", "RuntimeStoppedError"]
@@ -101,8 +107,11 @@ class Runtime:
         status_cell: StatusCell,
         board: BackendBoard,
         leadership: Leadership | None = None,
+        metrics: MetricsObserver | None = None,
     ) -> None:
         self.config = config
+        #: The metrics (``metrics.registry`` to scrape); ``None`` when started with ``metrics=False``.
+        self.metrics = metrics
         self.reporter = reporter
         self._reporter_shutdown = reporter_shutdown
         self._io = io
@@ -131,6 +140,7 @@ class Runtime:
         restart_policy: RestartPolicy | None = None,
         on_auth_required: AuthRequiredHook | None = None,
         leader_election: LeaderElection | Leadership | None = None,
+        metrics: CollectorRegistry | Literal[False] | None = None,
     ) -> Runtime:
         """Start everything and return at once; backends connect in the background.
 
@@ -149,6 +159,10 @@ class Runtime:
         mode unless ``VMCP_LEADER_ELECTION=false`` (a :class:`LeaderElection` overrides
         the settings, ``enabled=False`` turns it off); with your own reporter, pass a
         :class:`~vmcp_actors.leadership.service.Leadership` whose gate it consults.
+
+        ``metrics`` is the Prometheus registry the runtime's metrics are defined in; by
+        default a private one, so runtimes in one process never clash (read it from
+        ``runtime.metrics.registry``).  ``False`` runs without metrics.
         """
         from vmcp_actors.leadership.service import resolve
 
@@ -167,7 +181,12 @@ class Runtime:
                 timestamp_only_after=failure.status_reporting_interval,
             )
         )
-        reporter_shutdown = actor_reporter.start()
+        observer = _start_metrics(metrics, actor_reporter)
+        try:
+            reporter_shutdown = actor_reporter.start()
+        except BaseException:
+            _stop_metrics(observer)
+            raise
         io = LoopThread(name="vmcp-aio")
         owned: ThreadScheduler | None = None
         if scheduler is None:
@@ -192,6 +211,7 @@ class Runtime:
                 lifecycle_policy=lifecycle_policy,
                 restart_policy=restart_policy or RestartPolicy(),
                 on_auth_required=on_auth_required,
+                observers=() if observer is None else (observer,),
             )
         except BaseException:
             io.stop(5.0)
@@ -200,6 +220,7 @@ class Runtime:
             reporter_shutdown(5.0)
             if leadership is not None:
                 leadership.stop(1.0)
+            _stop_metrics(observer)
             raise
         runtime = cls(
             config,
@@ -212,7 +233,9 @@ class Runtime:
             status_cell,
             board,
             leadership,
+            observer,
         )
+        runtime._watch_with_metrics()
         try:
             if leadership is not None:
                 leadership.on_change(runtime._leadership_changed)
@@ -270,6 +293,15 @@ class Runtime:
         """Give a backend a new spec; it restarts only if ``config_changed`` says so."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._command(UpdateBackendCommand(spec, future), future)
+
+    def _watch_with_metrics(self) -> None:
+        """Let the metrics read this runtime's snapshots, and follow its leadership."""
+        if self.metrics is None:
+            return
+        reporter = self.reporter
+        self.metrics.bind_state(lambda: RuntimeView(self.status(), self.snapshots(), reporter.stats()))
+        if self._leadership is not None:
+            self.metrics.watch_leadership(self._leadership)
 
     def _leadership_changed(self, leading: bool) -> None:
         """On the elector's thread: a new leader writes its latest status at once.
@@ -339,6 +371,10 @@ class Runtime:
             if self._owned_scheduler is not None:
                 self._owned_scheduler.stop()
             self._join_actor_threads(deadline)
+            if self.metrics is not None:
+                if self._leadership is not None:
+                    self.metrics.set_leader(self._leadership.identity, False)  # the Lease is released
+                self.metrics.stop(_left(deadline, 1.0))
         log.info("vmcp-actors runtime stopped")
 
     def _stop_backends(self, deadline: float, budget: float) -> None:
@@ -367,6 +403,22 @@ class Runtime:
         alive = [t for t in (self._supervisor_thread, *self._actor_threads.join(deadline)) if t.is_alive()]
         if alive:
             log.error("actor threads still running after stop: %s", ", ".join(t.name for t in alive))
+
+
+def _start_metrics(
+    metrics: CollectorRegistry | Literal[False] | None, reporter: ActorReporter
+) -> MetricsObserver | None:
+    """The metrics observer, watching ``reporter`` (``None`` with ``metrics=False``)."""
+    if metrics is False:
+        return None
+    observer = MetricsObserver.start(metrics)
+    observer.watch_reporter(reporter)
+    return observer
+
+
+def _stop_metrics(observer: MetricsObserver | None) -> None:
+    if observer is not None:
+        observer.stop()
 
 
 def _left(deadline: float, floor: float = 0.0) -> float:

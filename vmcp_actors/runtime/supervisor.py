@@ -23,13 +23,13 @@ import concurrent.futures
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, assert_never, get_args
 
 import attrs
 import pykka
 
-from vmcp_actors.actorkit.guard import GuardedActor, OwnedThreads, tell_quietly
+from vmcp_actors.actorkit.guard import GuardedActor, Mailbox, OwnedThreads, tell_quietly
 from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import Scheduler
 from vmcp_actors.backend.actor import AuthRequiredHook, BackendActor
@@ -43,6 +43,7 @@ from vmcp_actors.health.actor import HealthActor, StatusCell
 from vmcp_actors.health.messages import AddBackend, BackendGaveUp, Refresh, RemoveBackend, ReplaceBackendRef
 from vmcp_actors.health.state import BackendHealthState
 from vmcp_actors.health.status_builder import BackendView
+from vmcp_actors.metrics.events import BackendRestarted
 from vmcp_actors.reporting.protocol import Reporter
 from vmcp_actors.runtime.messages import (
     AddBackendCommand,
@@ -132,8 +133,11 @@ class Supervisor(GuardedActor):
         restart_policy: RestartPolicy = DEFAULT_RESTART_POLICY,
         on_auth_required: AuthRequiredHook | None = None,
         rng: random.Random | None = None,
+        observers: Sequence[Mailbox] = (),
     ) -> None:
         super().__init__("supervisor")
+        # Told every backend event, probe outcome and actor restart (metrics).
+        self._observers = tuple(observers)
         self._io = io
         self._scheduler = scheduler
         self._reporter = reporter
@@ -225,7 +229,7 @@ class Supervisor(GuardedActor):
             scheduler=self._scheduler,
             cell=cell,
             policy=self._lifecycle_policy,
-            subscribers=[self._health_ref],
+            subscribers=[self._health_ref, *self._observers],
             on_auth_required=self._on_auth_required,
             on_crash=crashed,
             rng=random.Random(self._rng.random()),
@@ -331,6 +335,8 @@ class Supervisor(GuardedActor):
         ref = self._spawn(child.spec, child.cell, rebuilt_lifecycle(message.lifecycle, child.spec.remote))
         self._children[message.name] = attrs.evolve(child, ref=ref)
         self._tell_health(ReplaceBackendRef(message.name, ref))
+        for observer in self._observers:
+            tell_quietly(observer, BackendRestarted(message.name))
         if message.lifecycle.want_running:
             ref.tell(StartBackend())
         log.info("backend=%s actor restarted", message.name)
@@ -352,6 +358,7 @@ class Supervisor(GuardedActor):
             cell=self._status_cell,
             states=states,
             on_crash=crashed,
+            observers=self._observers,
         )
         self._threads.add(thread)
         return ref

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import copy
 import enum
+import logging
 import random
 import re
 import threading
@@ -28,6 +29,8 @@ from vmcp_actors.reporting.kubernetes.ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from kubernetes import client
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_CACHE_TTL",
@@ -130,6 +133,8 @@ class Connection:
             raise ValidationError("cache_ttl", f"must be >= 0 seconds or None, got {cache_ttl!r}", cache_ttl)
         self.clock: Clock = clock or SystemClock()
         self.limiter = TokenBucket(qps, burst, self.clock)
+        #: Told ``(verb, http_code)`` after every request (metrics); set by whoever observes.
+        self.request_observer: Callable[[str, int | None], None] | None = None
         self.request_timeout = float(request_timeout)
         self.conflict_retries = conflict_retries
         self.cache_ttl = cache_ttl
@@ -215,15 +220,28 @@ class Connection:
         try:
             result = call()
         except self._api_exception as error:
+            self._observe(verb, error.status if isinstance(error.status, int) and error.status > 0 else None)
             if error.status == 404:
                 # A recreated object must be read afresh: its uid, resourceVersion and status are new.
                 self.forget()
             raise api_error(verb, error, **where) from error
         except self._transport_errors as error:
+            self._observe(verb, None)
             raise unreachable(verb, error, **where) from error
+        self._observe(verb, 200)  # GET, PUT and the apply PATCH of /status answer 200 on success
         if not isinstance(result, dict):
             raise unexpected_response(verb, result, **where)
         return cast(dict[str, Any], result)
+
+    def _observe(self, verb: str, code: int | None) -> None:
+        """Tell the request observer (metrics), if any; its failure never fails a write."""
+        observer = self.request_observer
+        if observer is None:
+            return
+        try:
+            observer(verb, code)
+        except Exception:
+            log.exception("request observer of %s/%s failed", self.namespace, self.name)
 
     # ------------------------------------------------------------------ counters
 

@@ -139,6 +139,9 @@ class K8sReporter:
         operator.  A status carrying its own non-zero ``observed_generation`` wins.
     :param method: :attr:`WriteMethod.APPLY` (default) or the update path from the start.
     :param field_manager: the manager name the applies are made as.
+    :param request_observer: told ``(verb, http_code)`` after every API request (``None``
+        when no HTTP response came back), for metrics; also settable later through the
+        ``request_observer`` property.  Called on the writing thread: it must not block.
     :param gate: leader election, consulted before every write: while this replica does
         not lead nothing is sent and the status is counted as ``withheld``; in a new
         leadership term the object is read again before the next write (another leader
@@ -165,6 +168,7 @@ class K8sReporter:
         method: WriteMethod | str = WriteMethod.APPLY,
         field_manager: str = FIELD_MANAGER,
         gate: LeadershipGate | None = None,
+        request_observer: Callable[[str, int | None], None] | None = None,
     ) -> None:
         self._conn = Connection(
             name,
@@ -180,6 +184,7 @@ class K8sReporter:
             rng=rng or random.Random(),
             environ=environ,
         )
+        self._conn.request_observer = request_observer
         self.name = self._conn.name
         self.namespace = self._conn.namespace
         if observed_generation is not None and (
@@ -251,6 +256,18 @@ class K8sReporter:
                 self._layout = None
 
     # ------------------------------------------------------------------ inspection
+
+    @property
+    def request_observer(self) -> Callable[[str, int | None], None] | None:
+        """Told ``(verb, http_code)`` after every API request (``None`` when no response came), for metrics.
+
+        Called on the writing thread: it must not block.
+        """
+        return self._conn.request_observer
+
+    @request_observer.setter
+    def request_observer(self, observer: Callable[[str, int | None], None] | None) -> None:
+        self._conn.request_observer = observer
 
     def stats(self) -> K8sReporterStats:
         """A consistent snapshot of the counters; never waits for a request in progress."""
