@@ -59,14 +59,14 @@ def test_a_forbidden_sink_is_counted_and_its_recovery_too(
             "two forbidden writes",
         )
         assert forbidden.value("vmcp_kubernetes_requests_total", verb="get", code="403") >= 2
-        assert forbidden.value("vmcp_kubernetes_requests_total", verb="update", code="200") == 0.0
+        assert forbidden.value("vmcp_kubernetes_requests_total", verb="patch", code="200") == 0.0
         assert forbidden.get("vmcp_status_pending") == 1.0
         assert forbidden.value("vmcp_status_writes_total", sink="kubernetes", outcome="written") == 0.0
         assert forbidden.get("vmcp_phase", phase="Ready") == 1.0  # no backends: the status says Ready
 
         control_plane.apply_manifest(DEPLOY_DIR / "rbac" / "role.yaml", namespace=namespace)
         poll_until(
-            lambda: get_vmcp(admin_api, namespace).get("status", {}).get("phase"),
+            lambda: (get_vmcp(admin_api, namespace).get("status") or {}).get("runtime", {}).get("phase"),
             timeout=bound(30),
             what="the pending status to land once the Role exists",
         )
@@ -79,10 +79,10 @@ def test_a_forbidden_sink_is_counted_and_its_recovery_too(
             "the status written and nothing pending",
         )
         assert written.value("vmcp_kubernetes_requests_total", verb="get", code="200") >= 1
-        assert written.value("vmcp_kubernetes_requests_total", verb="update", code="200") >= 1
+        assert written.value("vmcp_kubernetes_requests_total", verb="patch", code="200") >= 1  # server-side apply
         assert written.value("vmcp_status_write_duration_seconds_count", sink="kubernetes") >= 3
         assert written.label_values("vmcp_kubernetes_requests_total", "code") <= {"200", "403", "409"}
-        assert written.label_values("vmcp_kubernetes_requests_total", "verb") <= {"get", "update"}
+        assert written.label_values("vmcp_kubernetes_requests_total", "verb") <= {"get", "patch", "update"}
         text = written.text
         assert namespace not in text
         assert "vmcp-actors" not in text

@@ -203,7 +203,7 @@ def test_a_sink_that_fails_then_recovers(
         return final.value("vmcp_status_writes_total", sink="filesink", outcome=outcome)
 
     assert final.get("vmcp_status_pending") == 0.0
-    assert final.get("vmcp_phase", phase="Failed") == 1.0  # its only backend was stopped
+    assert final.get("vmcp_phase", phase="Pending") == 1.0  # a graceful stop leaves Pending (reason Stopped)
     assert final.value("vmcp_status_updates_total") == writes("written") + writes("coalesced") + writes(
         "skipped_unchanged"
     )
@@ -254,7 +254,7 @@ def test_two_runtimes_in_one_process_keep_separate_registries(
     assert not first.runtime.metrics.alive
     assert second.runtime.metrics.alive
     stopped = scrape_url(first.server.url)
-    assert stopped.get("vmcp_phase", phase="Failed") == 1.0
+    assert stopped.get("vmcp_phase", phase="Pending") == 1.0
     assert stopped.value("vmcp_tool_calls_total", backend="alpha", outcome="success") == 1.0
     still = second.scrape()
     assert still.get("vmcp_phase", phase="Ready") == 1.0
