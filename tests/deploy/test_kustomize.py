@@ -144,17 +144,15 @@ def test_example_deployment_as_stored(own_plane: ControlPlane, admin: Kubectl) -
     assert container["image"] == PLACEHOLDER_IMAGE
     assert container["command"] == [
         "vmcp-actors",
-        "serve",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "4483",
+        "run",
         "--config",
         "/etc/vmcp/config.yaml",
+        "--metrics-port",
+        "9090",
+        "--metrics-host",
+        "0.0.0.0",
     ]
-    assert container["ports"] == [{"name": "http", "containerPort": 4483, "protocol": "TCP"}]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["readinessProbe"]["httpGet"]["port"] == "http"
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9090, "protocol": "TCP"}]
     env = {item["name"]: item["valueFrom"]["fieldRef"]["fieldPath"] for item in container["env"]}
     assert env == {
         "VMCP_NAME": "metadata.labels['app.kubernetes.io/instance']",
