@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import attrs
 import yaml
 
+from vmcp_actors.config.aggregation import AggregationConfig, parse_aggregation
 from vmcp_actors.errors import ConfigError, ValidationError
 from vmcp_actors.health.rules import (
     DEFAULT_CHECK_INTERVAL,
@@ -957,7 +958,7 @@ def _parse_failure_handling(
 
 # --------------------------------------------------------------------------- the whole file
 
-_TOP_KEYS: Final = ("name", "backends", "failureHandling")
+_TOP_KEYS: Final = ("name", "backends", "failureHandling", "aggregation")
 _BACKEND_INDEX: Final = re.compile(r"backends\[(\d+)\]")
 
 
@@ -981,6 +982,8 @@ def _section(problem: ValidationError) -> tuple[int, int]:
         return 3, _FAILURE_KEYS.index(key) if key in _FAILURE_KEYS else len(_FAILURE_KEYS)
     if problem.field.startswith("failureHandling"):
         return 3, -1
+    if problem.field.startswith("aggregation"):
+        return 4, 0
     return 0, 0
 
 
@@ -1034,15 +1037,16 @@ class RuntimeConfig:
     backends: tuple[BackendSpec, ...] = attrs.field(default=(), converter=_backend_tuple)
     failure_handling: FailureHandling = attrs.field(factory=FailureHandling)
     name: str | None = None
+    aggregation: AggregationConfig = attrs.field(factory=AggregationConfig)
 
     def problems(self) -> list[ValidationError]:
-        """Every problem: each backend's own, duplicate names, failure handling, the vMCP name."""
+        """Every problem: each backend's own, duplicate names, failure handling, the vMCP name, aggregation."""
         return _rule_problems(
             self.name,
             ((index, spec, frozenset()) for index, spec in enumerate(self.backends)),
             self.failure_handling,
             frozenset(),
-        )
+        ) + self.aggregation.problems("aggregation", {spec.name for spec in self.backends})
 
     def validate(self, source: str | None = None) -> RuntimeConfig:
         """Raise ``ConfigError`` with every problem; return self so calls chain."""
@@ -1082,9 +1086,12 @@ class RuntimeConfig:
                     entries.append((index, *parsed))
         handling, handling_skip = _parse_failure_handling(data.get("failureHandling"), "failureHandling", found)
         found.extend(_rule_problems(None if "name" in top.bad else name, entries, handling, handling_skip))
+        names = {spec.name for _, spec, _ in entries}
+        aggregation = parse_aggregation(data.get("aggregation"), found, "aggregation", names)
         if found:
             raise ConfigError(sorted(found, key=_section), source)
-        return cls(backends=tuple(spec for _, spec, _ in entries), failure_handling=handling, name=name)
+        backends = tuple(spec for _, spec, _ in entries)
+        return cls(backends=backends, failure_handling=handling, name=name, aggregation=aggregation)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RuntimeConfig:
@@ -1110,6 +1117,8 @@ class RuntimeConfig:
             backends.append(entry)
         data["backends"] = backends
         data["failureHandling"] = self.failure_handling.dump()
+        if self.aggregation != AggregationConfig():
+            data["aggregation"] = self.aggregation.dump()
         return data
 
 
