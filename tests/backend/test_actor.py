@@ -30,6 +30,7 @@ from vmcp_actors.backend.actor import (
 )
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import LifecyclePolicy, RetryDue, State
+from vmcp_actors.backend.routes import BackendHooks, BackendRoute
 from vmcp_actors.config.spec import BackendSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
@@ -234,9 +235,14 @@ def test_a_forgotten_session_is_found_by_a_probe_and_reconnected(
     backends: Callable[..., Harness], mcp_servers: ServerFactory
 ) -> None:
     server = mcp_servers.echo("streamable-http")
-    backend = backends(remote_spec(server))
+    routes = Inbox()
+    hooks = BackendHooks(on_route=lambda _, route: routes.tell(route), on_resource_updated=print, on_log=print)
+    backend = backends(remote_spec(server), hooks=hooks)
     backend.tell(StartBackend())
     backend.wait_state(State.CONNECTED)
+    # The catalogue is listed right after connecting; restart once that is done, so the
+    # probe (not the listing) is what meets the forgotten session.
+    routes.wait_for(lambda msgs: any(isinstance(m, BackendRoute) for m in msgs), 20.0, "the route")
     mcp_servers.restart(server)  # same port; the new process knows no sessions (muster #999)
     backend.tell(ProbeBackend(backend.inbox, token=1))
     backend.wait_state(State.CONNECTED, count=2)

@@ -61,7 +61,15 @@ from vmcp_actors.backend.lifecycle import (
     Stop,
     transition,
 )
-from vmcp_actors.backend.session import ConnectParams, McpConnection, connect
+from vmcp_actors.backend.routes import (
+    DEFAULT_CALL_TIMEOUT,
+    BackendHooks,
+    CallFailed,
+    CatalogueFetched,
+    ListChanged,
+    RoutePublisher,
+)
+from vmcp_actors.backend.session import ClientCallbacks, ConnectParams, McpConnection, connect
 from vmcp_actors.config.spec import BackendSpec
 from vmcp_actors.errors import ValidationError
 
@@ -262,6 +270,7 @@ class BackendActor(GuardedActor):
         on_crash: CrashHandler | None = None,
         rng: random.Random | None = None,
         initial: Lifecycle | None = None,
+        hooks: BackendHooks | None = None,
     ) -> None:
         super().__init__(f"backend {spec.name!r}", on_crash)
         self._spec = spec
@@ -280,6 +289,13 @@ class BackendActor(GuardedActor):
         self._stop_waiters: list[concurrent.futures.Future[None]] = []
         self.cell = cell or SnapshotCell(snapshot_of(spec, self._lc))
         self.cell.value = snapshot_of(spec, self._lc)
+        # The data plane's view of this backend: its live session, catalogue, call failures.
+        self._routes = RoutePublisher(
+            spec.name, hooks, io, lambda message: tell_quietly(self.actor_ref, message), self._call_timeout
+        )
+
+    def _call_timeout(self) -> float:
+        return self._spec.timeout or DEFAULT_CALL_TIMEOUT
 
     @property
     def spec(self) -> BackendSpec:
@@ -315,6 +331,11 @@ class BackendActor(GuardedActor):
             self._feed(SessionLost(message.attempt, message.failure))
         elif isinstance(message, _PingDone):
             self._ping_done(message)
+        elif isinstance(message, (CatalogueFetched, ListChanged)):
+            self._routes.handle(message, self._lc.attempt if self._lc.state.active else None)
+        elif isinstance(message, CallFailed):
+            if self._routes.is_live(message.attempt):  # passive health: the monitor counts it at once
+                self._subscribers = [s for s in self._subscribers if tell_quietly(s, message)]
         elif isinstance(message, Subscribe):
             if message.subscriber not in self._subscribers:
                 self._subscribers.append(message.subscriber)
@@ -333,6 +354,8 @@ class BackendActor(GuardedActor):
         self.cell.value = snapshot_of(self._spec, self._lc)
         for effect in effects:
             self._perform(effect)
+        if not self._lc.state.active:
+            self._routes.withdraw()
         if self._stop_waiters and self._lc.state.stopped:
             waiters, self._stop_waiters = self._stop_waiters, []
             for waiter in waiters:
@@ -390,8 +413,9 @@ class BackendActor(GuardedActor):
             tell_quietly(me, _Lost(attempt, failure))
 
         task = _ConnectTask()
+        callbacks = self._routes.events(attempt).callbacks()
         try:
-            future = self._io.submit(task.run(params, on_lost))
+            future = self._io.submit(task.run(params, on_lost, callbacks))
         except LoopThreadStoppedError as exc:
             future = _failed_future(BackendError(Failure(FailureKind.TRANSIENT, f"I/O loop is not running: {exc}")))
         task.future = future
@@ -413,6 +437,7 @@ class BackendActor(GuardedActor):
             self._feed(ConnectSucceeded(attempt, connection.tool_names))
             if self._lc.attempt == attempt and self._lc.state.active:
                 self._connections[attempt] = connection
+                self._routes.opened(attempt, connection)
                 log.info("%s %s with %d tools", self.label, self._lc.state.value, len(connection.tool_names))
             else:
                 self._close_connection(attempt, connection, report=False)  # overtaken: discard
@@ -543,6 +568,7 @@ class BackendActor(GuardedActor):
         cut short by the loop closing is left half-closed.
         """
         pending: list[concurrent.futures.Future[Any]] = []
+        self._routes.withdraw()
         for task in self._connecting.values():
             task.cancel(self._io)
             if task.future is not None:
@@ -570,9 +596,11 @@ class _ConnectTask:
         self.future: concurrent.futures.Future[McpConnection] | None = None
         self._task: asyncio.Task[McpConnection] | None = None
 
-    async def run(self, params: ConnectParams, on_lost: Callable[[Failure], None]) -> McpConnection:
+    async def run(
+        self, params: ConnectParams, on_lost: Callable[[Failure], None], callbacks: ClientCallbacks | None = None
+    ) -> McpConnection:
         self._task = asyncio.current_task()
-        return await connect(params, on_lost=on_lost)
+        return await connect(params, on_lost=on_lost, callbacks=callbacks)
 
     def done(self) -> bool:
         return self.future is not None and self.future.done()

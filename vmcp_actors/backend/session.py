@@ -62,7 +62,7 @@ import anyio
 import attrs
 import httpx2
 import mcp_types as types
-from mcp.client.session import ClientSession
+from mcp.client.session import ClientSession, ElicitationFnT, ListRootsFnT, LoggingFnT, MessageHandlerFnT, SamplingFnT
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -82,6 +82,7 @@ from vmcp_actors.backend.failures import (
 
 __all__ = [
     "BackendError",
+    "ClientCallbacks",
     "ConnectParams",
     "McpConnection",
     "ServerInfo",
@@ -178,6 +179,22 @@ class ConnectParams:
         )
 
     __str__ = __repr__
+
+
+@attrs.frozen
+class ClientCallbacks:
+    """What the SDK session calls for what the backend sends on its own (the data plane's hooks).
+
+    Server-to-client requests (sampling, elicitation, roots), log messages and other
+    notifications (``list_changed``, ``resources/updated``).  A callback left ``None`` keeps
+    the SDK's default, which also means the capability is not declared to the backend.
+    """
+
+    sampling: SamplingFnT | None = attrs.field(default=None, eq=False)
+    elicitation: ElicitationFnT | None = attrs.field(default=None, eq=False)
+    list_roots: ListRootsFnT | None = attrs.field(default=None, eq=False)
+    logging: LoggingFnT | None = attrs.field(default=None, eq=False)
+    message: MessageHandlerFnT | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -333,9 +350,15 @@ class McpConnection:
     :meth:`wait_closed` returns it.
     """
 
-    def __init__(self, params: ConnectParams, on_lost: Callable[[Failure], None] | None = None) -> None:
+    def __init__(
+        self,
+        params: ConnectParams,
+        on_lost: Callable[[Failure], None] | None = None,
+        callbacks: ClientCallbacks | None = None,
+    ) -> None:
         self._params = params
         self._on_lost = on_lost
+        self._callbacks = callbacks or ClientCallbacks()
         self._observer = _HttpObserver(self._on_http_failure)
         self._session: ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -374,6 +397,23 @@ class McpConnection:
     def lost(self) -> Failure | None:
         """Why the connection died on its own, or ``None`` (alive, or closed by us)."""
         return self._lost
+
+    @property
+    def session(self) -> ClientSession | None:
+        """The live SDK session while the connection is open (for the data plane), else ``None``.
+
+        Requests may be sent on it from any task of the loop, many at once; send them
+        through :meth:`request` so failures are classified and a dead session is noticed.
+        """
+        return self._session if self.is_open else None
+
+    async def request(self, op: str, timeout: float, call: Callable[[ClientSession], Awaitable[_T]]) -> _T:
+        """Run ``call`` on the live session within ``timeout`` seconds.
+
+        Raises :class:`BackendError` with the classified failure; its ``__cause__`` is what
+        the SDK raised (an ``MCPError`` carrying the backend's own JSON-RPC error, say).
+        """
+        return await self._request(op, timeout, call)
 
     async def ping(self, timeout: float) -> float:
         """Send an MCP ``ping`` and return the round-trip time in seconds.
@@ -559,10 +599,16 @@ class McpConnection:
                 self._connect_scope = scope
                 async with AsyncExitStack() as stack:
                     read_stream, write_stream = await self._open_transport(stack)
+                    callbacks = self._callbacks
                     session = await stack.enter_async_context(
                         ClientSession(
                             _WatchedReadStream(read_stream, self),
                             write_stream,
+                            sampling_callback=callbacks.sampling,
+                            elicitation_callback=callbacks.elicitation,
+                            list_roots_callback=callbacks.list_roots,
+                            logging_callback=callbacks.logging,
+                            message_handler=callbacks.message,
                             client_info=types.Implementation(name=CLIENT_NAME, version=CLIENT_VERSION),
                         )
                     )
@@ -674,15 +720,21 @@ def _is_connection_closed(exc: BaseException) -> bool:
     return isinstance(exc, anyio.ClosedResourceError | anyio.BrokenResourceError | anyio.EndOfStream)
 
 
-async def connect(params: ConnectParams, *, on_lost: Callable[[Failure], None] | None = None) -> McpConnection:
+async def connect(
+    params: ConnectParams,
+    *,
+    on_lost: Callable[[Failure], None] | None = None,
+    callbacks: ClientCallbacks | None = None,
+) -> McpConnection:
     """Open a connection: start the transport, ``initialize``, ``tools/list``.
 
     The whole handshake is bounded by ``params.connect_timeout``.  On failure everything
     started (subprocess, HTTP client, tasks) is cleaned up before :class:`BackendError`
     is raised.  ``on_lost`` is called once, on the event loop, if the connection later
-    dies on its own; it is not called after :meth:`McpConnection.close`.
+    dies on its own; it is not called after :meth:`McpConnection.close`.  ``callbacks``
+    answer what the backend sends on its own (see :class:`ClientCallbacks`).
     """
-    connection = McpConnection(params, on_lost)
+    connection = McpConnection(params, on_lost, callbacks)
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[None] = loop.create_future()
     connection._ready = ready

@@ -19,7 +19,7 @@ one backend never overlap.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -29,6 +29,7 @@ from vmcp_actors.actorkit.timers import Scheduler, Timer
 from vmcp_actors.backend.actor import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import State
+from vmcp_actors.backend.routes import CallFailed
 from vmcp_actors.health.rules import (
     BackendHealthState,
     HealthConfig,
@@ -40,11 +41,12 @@ from vmcp_actors.health.rules import (
     should_probe,
 )
 from vmcp_actors.health.status_builder import BackendView, build_status
-from vmcp_actors.model.status import Status
+from vmcp_actors.model.status import BackendHealth, Status
 from vmcp_actors.reporting.base import Reporter
 
 __all__ = [
     "AddBackend",
+    "HealthHook",
     "BackendGaveUp",
     "HealthActor",
     "Refresh",
@@ -58,6 +60,9 @@ log = logging.getLogger(__name__)
 
 #: The toolhive default for statusReportingInterval.
 DEFAULT_STATUS_INTERVAL = 30.0
+
+HealthHook = Callable[[Mapping[str, BackendHealth]], None]
+"""Told every backend's health (observed ones only) whenever it changes; must return at once."""
 
 
 class StatusCell:
@@ -187,8 +192,11 @@ class HealthActor(GuardedActor):
         cell: StatusCell | None = None,
         states: Mapping[str, BackendHealthState] | None = None,
         on_crash: CrashHandler | None = None,
+        on_health: HealthHook | None = None,
     ) -> None:
         super().__init__("health monitor", on_crash)
+        self._on_health = on_health
+        self._published_health: Mapping[str, BackendHealth] | None = None
         self._reporter = reporter
         self._scheduler = scheduler
         self._config = config or HealthConfig()
@@ -225,6 +233,8 @@ class HealthActor(GuardedActor):
             self._on_backend_event(message)
         elif isinstance(message, ProbeOutcome):
             self._on_probe_outcome(message)
+        elif isinstance(message, CallFailed):
+            self._on_call_failed(message)
         elif isinstance(message, _ProbeDue):
             self._on_probe_due(message)
         elif isinstance(message, AddBackend):
@@ -343,6 +353,23 @@ class HealthActor(GuardedActor):
         self._schedule_probe(outcome.name)
         self._refresh()
 
+    def _on_call_failed(self, message: CallFailed) -> None:
+        """Passive health: a request that failed in transport or timed out counts like a failed probe, now."""
+        tracked = self._tracked.get(message.backend)
+        if tracked is None or not tracked.active:
+            return
+        clock = self._scheduler.clock
+        outcome = ProbeOutcome(message.backend, tracked.token, ok=False, failure=message.failure)
+        self.states[message.backend] = apply_probe(
+            self.states.get(message.backend),
+            probe_result(outcome),
+            clock.now(),
+            clock.monotonic(),
+            self._config,
+            tracked.has_outgoing_auth,
+        )
+        self._refresh()
+
     def _schedule_probe(self, name: str) -> None:
         """Next probe one interval after the previous one *started* (toolhive's ticker),
         so a change is seen within one interval however long the last probe took."""
@@ -371,6 +398,7 @@ class HealthActor(GuardedActor):
             name: attrs.evolve(t.view, state=None if waiting else self.states.get(name))
             for name, t in self._tracked.items()
         }
+        self._publish_health()
         previous = self.cell.value
         status = build_status(views, None, self._scheduler.clock.now(), previous=previous)
         if force or not status.same_content(previous):
@@ -379,3 +407,11 @@ class HealthActor(GuardedActor):
                 log.info("vmcp phase=%s message=%r", status.phase.value, status.message)
             self._reporter.report_status(status)
         return self.cell.value or status
+
+    def _publish_health(self) -> None:
+        if self._on_health is None:
+            return
+        health = {name: state.status for name, state in self.states.items() if name in self._tracked and state.observed}
+        if health != self._published_health:
+            self._published_health = health
+            self._on_health(health)

@@ -35,6 +35,10 @@ from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler
 from vmcp_actors.backend.actor import AuthRequiredHook, BackendSnapshot, SnapshotCell
 from vmcp_actors.backend.lifecycle import LifecyclePolicy
 from vmcp_actors.config.spec import BackendSpec, RuntimeConfig
+from vmcp_actors.dataplane.api import DataplaneAPI
+from vmcp_actors.dataplane.notify import StatusTap
+from vmcp_actors.dataplane.plane import Dataplane
+from vmcp_actors.dataplane.router import Router
 from vmcp_actors.errors import VmcpError
 from vmcp_actors.health.actor import BuildFinalStatus, Refresh, StatusCell
 from vmcp_actors.model.status import Status
@@ -64,8 +68,12 @@ class RuntimeStoppedError(VmcpError, RuntimeError):
     """A command was sent to a runtime that has been stopped."""
 
 
-class Runtime:
-    """A running vMCP: backends, health monitor and status reporter.  Use :meth:`start`."""
+class Runtime(DataplaneAPI):
+    """A running vMCP: backends, health monitor, status reporter, data plane.  Use :meth:`start`.
+
+    The data plane API (``tools()``, ``call_tool()``, ``subscribe()``, ...) comes from
+    :class:`~vmcp_actors.dataplane.api.DataplaneAPI`.
+    """
 
     def __init__(
         self,
@@ -77,8 +85,11 @@ class Runtime:
         supervisor: pykka.ActorRef[Supervisor],
         status_cell: StatusCell,
         board: BackendBoard,
+        dataplane: Dataplane,
     ) -> None:
         self.config = config
+        self._dataplane = dataplane
+        self._router = Router(dataplane.cell)
         self.reporter = reporter
         self._reporter_shutdown = reporter_shutdown
         self._io = io
@@ -128,6 +139,7 @@ class Runtime:
         if scheduler is None:
             scheduler = owned = ThreadScheduler(name="vmcp-timers")
         timers: Scheduler = scheduler
+        dataplane = Dataplane(config.aggregation)
         try:
             io.start()
             status_cell = StatusCell()
@@ -136,7 +148,7 @@ class Runtime:
             supervisor = Supervisor.start(
                 io=io,
                 scheduler=timers,
-                reporter=actor_reporter,
+                reporter=StatusTap(actor_reporter, dataplane.notifier),
                 health_config=health,
                 status_interval=failure.status_reporting_interval,
                 status_cell=status_cell,
@@ -145,14 +157,17 @@ class Runtime:
                 lifecycle_policy=lifecycle_policy,
                 restart_policy=restart_policy or RestartPolicy(),
                 on_auth_required=on_auth_required,
+                backend_hooks=dataplane.backend_hooks,
+                on_health=dataplane.on_health,
             )
         except BaseException:
+            dataplane.stop(5.0)
             io.stop(5.0)
             if owned is not None:
                 owned.stop()
             reporter_shutdown(5.0)
             raise
-        runtime = cls(config, actor_reporter, reporter_shutdown, io, owned, supervisor, status_cell, board)
+        runtime = cls(config, actor_reporter, reporter_shutdown, io, owned, supervisor, status_cell, board, dataplane)
         try:
             for spec in config.backends:
                 runtime.add_backend(spec)
@@ -184,13 +199,20 @@ class Runtime:
     def add_backend(self, spec: BackendSpec) -> BackendSnapshot:
         """Start supervising a new backend; it appears in the status at once."""
         future: concurrent.futures.Future[SnapshotCell] = concurrent.futures.Future()
-        cell: SnapshotCell = self._command(AddBackendCommand(spec, future), future)
+        self._dataplane.track(spec.name)
+        try:
+            cell: SnapshotCell = self._command(AddBackendCommand(spec, future), future)
+        except BaseException:
+            if spec.name not in self._board.cells:
+                self._dataplane.forget(spec.name)
+            raise
         return cell.value
 
     def remove_backend(self, name: str) -> None:
         """Stop a backend and drop it from the status."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._command(RemoveBackendCommand(name, future), future)
+        self._dataplane.forget(name)
 
     def update_backend(self, spec: BackendSpec) -> None:
         """Give a backend a new spec; it restarts only if ``config_changed`` says so."""
@@ -264,6 +286,7 @@ class Runtime:
         try:
             self._reporter_shutdown(max(left(deadline), 0.1))
         finally:
+            self._dataplane.stop(max(left(deadline), 0.5))
             self._io.stop(max(left(deadline), 1.0))
             if self._owned_scheduler is not None:
                 self._owned_scheduler.stop()

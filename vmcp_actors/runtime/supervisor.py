@@ -41,12 +41,14 @@ from vmcp_actors.backend.actor import (
 )
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle import Health, Lifecycle, LifecyclePolicy, State
+from vmcp_actors.backend.routes import BackendHooks
 from vmcp_actors.config.spec import BackendSpec
 from vmcp_actors.errors import ValidationError
 from vmcp_actors.health.actor import (
     AddBackend,
     BackendGaveUp,
     HealthActor,
+    HealthHook,
     Refresh,
     RemoveBackend,
     ReplaceBackendRef,
@@ -180,8 +182,13 @@ class Supervisor(GuardedActor):
         restart_policy: RestartPolicy = DEFAULT_RESTART_POLICY,
         on_auth_required: AuthRequiredHook | None = None,
         rng: random.Random | None = None,
+        backend_hooks: BackendHooks | None = None,
+        on_health: HealthHook | None = None,
     ) -> None:
         super().__init__("supervisor")
+        # The data plane's hooks, handed to every backend actor and health actor started.
+        self._backend_hooks = backend_hooks
+        self._on_health = on_health
         self._io = io
         self._scheduler = scheduler
         self._reporter = reporter
@@ -267,6 +274,7 @@ class Supervisor(GuardedActor):
             on_crash=crashed,
             rng=random.Random(self._rng.random()),
             initial=initial,
+            hooks=self._backend_hooks,
         )
 
     def _add(self, spec: BackendSpec) -> SnapshotCell:
@@ -414,6 +422,7 @@ class Supervisor(GuardedActor):
             cell=self._status_cell,
             states=states,
             on_crash=crashed,
+            on_health=self._on_health,
         )
 
     def _health_crashed(self, message: _HealthCrashed) -> None:
