@@ -31,6 +31,8 @@ SERVERS_DIR = Path(__file__).resolve().parent
 ECHO_SERVER = SERVERS_DIR / "echo_server.py"
 FAULT_SERVER = SERVERS_DIR / "fault_server.py"
 GARBAGE_STDIO = SERVERS_DIR / "garbage_stdio.py"
+DATAPLANE_SERVER = SERVERS_DIR / "dataplane_server.py"
+CONFORMANCE_SERVER = SERVERS_DIR / "conformance_server.py"
 
 READY_TIMEOUT = 30.0
 """Generous: importing the SDK takes ~1 s, much more on a loaded 2-core CI machine."""
@@ -164,6 +166,10 @@ class ServerFactory:
     def fault(self, mode: str, *extra: str) -> RunningServer:
         """A fault server: ``hang``, ``status`` (with ``--status N``) or ``auth``."""
         return self.start(FAULT_SERVER, "--mode", mode, *extra)
+
+    def dataplane(self, transport: str, name: str, *extra: str) -> RunningServer:
+        """The data plane test backend (``dataplane_server.py``) over ``streamable-http`` or ``sse``."""
+        return self.start(DATAPLANE_SERVER, "--transport", transport, "--name", name, *extra)
 
     def close(self) -> None:
         """Kill and reap every server this factory started."""
