@@ -215,6 +215,14 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """``serve``: the runtime behind an MCP server (see :mod:`vmcp_actors.serve.command`)."""
+    from vmcp_actors.serve.command import ServeHelpers, serve
+
+    helpers = ServeHelpers(_configure_logging, _load_config, _reporter, _lifecycle_policy, render_table)
+    return serve(args, out, helpers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmcp-actors", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--debug", action="store_true", help="log at DEBUG to stderr instead of drawing the table")
     run.add_argument("--status-file", help="also write the status JSON (CRD shape) to this file, atomically")
     run.set_defaults(handler=cmd_run)
+    serve = commands.add_parser("serve", help="run the runtime behind an MCP server (a vMCP) until SIGINT/SIGTERM")
+    from vmcp_actors.serve.command import add_arguments
+
+    add_arguments(serve)
+    serve.set_defaults(handler=cmd_serve)
     validate = commands.add_parser("validate", help="check a config file and print its errors")
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_validate)

@@ -85,6 +85,11 @@ class DataplaneAPI:
     _router: Router
     _io: LoopThread
 
+    @property
+    def io_thread(self) -> LoopThread:
+        """The I/O loop thread that owns every backend session (an asyncio server can share it)."""
+        return self._io
+
     # ------------------------------------------------------------------ listings (no I/O)
 
     def view(self) -> DataplaneView:
