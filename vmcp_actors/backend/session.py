@@ -79,6 +79,7 @@ from vmcp_actors.backend.failures import (
     classify,
     redact_url,
 )
+from vmcp_actors.backend.http_reuse import DrainingTransport, env_proxy_configured
 
 __all__ = [
     "BackendError",
@@ -669,6 +670,9 @@ class McpConnection:
                 headers=headers,
                 timeout=httpx2.Timeout(timeout, read=_SSE_READ_TIMEOUT),
                 event_hooks=hooks,
+                # Keep-alive across requests (see http_reuse); not when the environment
+                # configures a proxy, which only httpx's default transport honours.
+                transport=None if env_proxy_configured() else DrainingTransport(),
             )
             await stack.enter_async_context(client)
             return await stack.enter_async_context(streamable_http_client(params.url, http_client=client))
