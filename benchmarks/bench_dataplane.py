@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
                 for name, numbers in runtime_numbers(backend_url, calls, concurrency).items():
                     samples[name].append(numbers)
             results["in_process"][concurrency] = {name: median_numbers(runs) for name, runs in samples.items()}
+        report_in_process(results)
         with tempfile.TemporaryDirectory() as work:
             serve_process, serve_url = start_serve(backend_url, Path(work))
             for mode in ("auto", "legacy"):
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     report(results)
 
 
-def report(results: dict[str, Any]) -> None:
+def report_in_process(results: dict[str, Any]) -> None:
     rows = []
     for concurrency, paths in results["in_process"].items():
         base = paths["SDK ClientSession"]
@@ -236,6 +237,10 @@ def report(results: dict[str, Any]) -> None:
             )
     header = ("callers", "path", "p50 ms", "p99 ms", "calls/s", "x p50", "x calls/s")
     print_table(f"runtime.acall_tool vs a plain SDK ClientSession ({results['calls']} calls)", header, rows)
+    sys.stdout.flush()
+
+
+def report(results: dict[str, Any]) -> None:
     rows = []
     for key, pair in results["serve"].items():
         for name in ("direct", "serve"):

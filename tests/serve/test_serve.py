@@ -38,14 +38,16 @@ def _web(names: set[str]) -> set[str]:
 
 def test_both_protocol_eras_list_and_call_through_serve(start_serve: Any, mcp_servers: ServerFactory) -> None:
     web = mcp_servers.dataplane("streamable-http", "web")
-    serve: ServeProcess = start_serve([stdio_entry("local"), http_entry("web", web)])
+    old = mcp_servers.dataplane("sse", "old")
+    serve: ServeProcess = start_serve([stdio_entry("local"), http_entry("web", web), http_entry("old", old, "sse")])
 
     async def legacy() -> None:
         observer = Observer()
         async with Client(serve.url, mode="legacy", message_handler=observer) as client:
             assert client.session.protocol_version == "2025-11-25"
-            await observer.tools(client, lambda names: {"local_echo", "web_echo"} <= names)
+            await observer.tools(client, lambda names: {"local_echo", "web_echo", "old_echo"} <= names)
             assert _text(await client.call_tool("local_echo", {"text": "a"})) == "local:a"
+            assert _text(await client.call_tool("old_echo", {"text": "s"})) == "old:s"
             added = await client.call_tool("web_add", {"a": 2, "b": 3})
             assert added.structured_content == {"sum": 5}
             failed = await client.call_tool("web_fail", {"text": "x"})
@@ -288,3 +290,25 @@ def test_sigterm_lets_a_call_in_flight_finish_then_exits_0_with_the_final_status
     final = serve.final_status()
     assert final["discoveredBackends"][0]["name"] == "local"
     assert "final status" in serve.stderr_tail
+
+
+def test_sigterm_does_not_wait_for_idle_event_streams(start_serve: Any) -> None:
+    """A legacy client's GET stream and a 2026 client's listen stream end at shutdown, not after the drain bound."""
+    serve: ServeProcess = start_serve([stdio_entry("local")])
+    exited: list[float] = []
+
+    async def scenario() -> None:
+        observer = Observer()
+        async with Client(serve.url, mode="legacy", message_handler=observer) as legacy:
+            await observer.tools(legacy, lambda names: "local_echo" in names)
+            async with Client(serve.url, cache=None) as modern, modern.listen(tools_list_changed=True) as events:
+                started = time.monotonic()
+                serve.process.send_signal(15)
+                async for _ in events:  # the server closes the listen stream gracefully
+                    pass
+                code = await asyncio.to_thread(serve.process.wait, 60)
+                exited.append(time.monotonic() - started)
+                assert code == 0, serve.stderr_tail
+
+    asyncio.run(scenario())
+    assert exited[0] < 8.0, f"took {exited[0]:.1f}s: shutdown waited for idle streams"

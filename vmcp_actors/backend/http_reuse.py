@@ -26,10 +26,15 @@ from typing import Final
 import anyio
 import httpx2
 
-__all__ = ["DRAIN_SECONDS", "DrainingTransport", "env_proxy_configured"]
+__all__ = ["DRAIN_SECONDS", "KEEPALIVE_EXPIRY", "DrainingTransport", "env_proxy_configured"]
 
 DRAIN_SECONDS: Final = 0.25
 """How long closing a response may wait for the end of its body before giving up on reuse."""
+
+KEEPALIVE_EXPIRY: Final = 2.0
+"""Idle connections are dropped after this many seconds: before the server's own keep-alive
+timeout (uvicorn's and Node's are 5 s), so a request never races the server closing the idle
+connection it was about to reuse -- a read error there would end the whole MCP session."""
 
 _PROXY_VARIABLES: Final = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
@@ -66,7 +71,7 @@ class DrainingTransport(httpx2.AsyncBaseTransport):
     """An ``AsyncHTTPTransport`` whose POST responses leave their connection reusable."""
 
     def __init__(self, inner: httpx2.AsyncBaseTransport | None = None) -> None:
-        self._inner = inner or httpx2.AsyncHTTPTransport()
+        self._inner = inner or httpx2.AsyncHTTPTransport(limits=httpx2.Limits(keepalive_expiry=KEEPALIVE_EXPIRY))
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send ``request``; a POST's response stream drains itself when closed."""

@@ -286,4 +286,7 @@ class Router:
             reason = "backends not routable now, whose capabilities are not known: " + ", ".join(
                 f"{b} ({view.why_not_routable(b)})" for b in dark
             )
-        return error(name, reason, backend=dark[0] if len(dark) == 1 else None)
+        if len(dark) == 1:
+            health = view.health.get(dark[0])
+            return error(name, reason, backend=dark[0], health=health.value if health else None)
+        return error(name, reason)

@@ -28,6 +28,7 @@ from typing import Any, Final
 import anyio
 import attrs
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.subscriptions import ListenHandler
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -67,9 +68,15 @@ def security_settings(host: str, extra_hosts: Sequence[str] = ()) -> TransportSe
 class McpEndpoint:
     """ASGI wrapper of ``/mcp``: counts requests in flight, holds the event streams (see the module doc)."""
 
-    def __init__(self, inner: Callable[[Scope, Receive, Send], Awaitable[None]], clients: ClientRegistry) -> None:
+    def __init__(
+        self,
+        inner: Callable[[Scope, Receive, Send], Awaitable[None]],
+        clients: ClientRegistry,
+        listen: ListenHandler | None = None,
+    ) -> None:
         self._inner = inner
         self._clients = clients
+        self._listen = listen
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -95,9 +102,9 @@ class McpEndpoint:
             if not self._in_flight:
                 self._idle.set()
         if method == "DELETE":
-            session_id = dict(scope.get("headers") or ()).get(b"mcp-session-id")
-            if session_id:
-                await self._clients.forget(session_id.decode("latin-1"))
+            session_id = _session_id(scope)
+            if session_id is not None:
+                await self._clients.forget(session_id)
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = {"started": False, "done": False}
@@ -109,12 +116,17 @@ class McpEndpoint:
                 state["done"] = True
             await send(message)
 
+        session_id = _session_id(scope)
         with anyio.CancelScope() as scope_:
             self._streams.add(scope_)
+            if session_id is not None:
+                self._clients.streaming(session_id, +1)
             try:
                 await self._inner(scope, receive, tracked)
             finally:
                 self._streams.discard(scope_)
+                if session_id is not None:
+                    self._clients.streaming(session_id, -1)
         if scope_.cancelled_caught and state["started"] and not state["done"]:
             with contextlib.suppress(OSError, RuntimeError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -122,8 +134,11 @@ class McpEndpoint:
     async def drain(self, timeout: float) -> bool:
         """Wait (at most ``timeout``) for the requests in flight, then end the event streams.
 
-        Returns whether every request finished in time.
+        Returns whether every request finished in time.  2026-era ``subscriptions/listen``
+        streams are requests too: they are asked to end first, gracefully.
         """
+        if self._listen is not None:
+            self._listen.close()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
             finished = True
@@ -133,6 +148,11 @@ class McpEndpoint:
         for stream in list(self._streams):
             stream.cancel()
         return finished
+
+
+def _session_id(scope: Scope) -> str | None:
+    value = dict(scope.get("headers") or ()).get(b"mcp-session-id")
+    return value.decode("latin-1") if value else None
 
 
 @attrs.define
@@ -201,13 +221,14 @@ def build_app(runtime: Runtime, host: str, *, extra_hosts: Sequence[str] = ()) -
         return await runtime.asubscribe_resource(uri, subscribe=subscribe)
 
     clients = ClientRegistry(subscribe_backend, SESSION_IDLE_TIMEOUT, time.monotonic)
-    server = build_server(runtime, clients)
+    listen = ListenHandler(clients.bus)
+    server = build_server(runtime, clients, listen)
     manager = StreamableHTTPSessionManager(
         app=server,
         security_settings=security_settings(host, extra_hosts),
         session_idle_timeout=SESSION_IDLE_TIMEOUT,
     )
-    endpoint = McpEndpoint(manager.handle_request, clients)
+    endpoint = McpEndpoint(manager.handle_request, clients, listen)
     loop_thread = runtime.io_thread
     events: asyncio.Queue[RuntimeEvent] = asyncio.Queue()
 

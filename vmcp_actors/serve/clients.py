@@ -70,6 +70,7 @@ class _Client:
     seen: float
     level: str | None = None
     resources: set[str] = attrs.field(factory=set)
+    streams: int = 0
 
 
 class ClientRegistry:
@@ -87,6 +88,7 @@ class ClientRegistry:
         self._clock = clock
         self._clients: dict[str, _Client] = {}
         self._watchers: dict[str, set[str]] = {}
+        self._streams: dict[str, int] = {}
 
     # ------------------------------------------------------------------ sessions
 
@@ -97,7 +99,7 @@ class ClientRegistry:
             return None
         client = self._clients.get(session_id)
         if client is None:
-            self._clients[session_id] = _Client(ctx.session, self._clock())
+            self._clients[session_id] = _Client(ctx.session, self._clock(), streams=self._streams.get(session_id, 0))
         else:
             client.session = ctx.session
             client.seen = self._clock()
@@ -128,15 +130,27 @@ class ClientRegistry:
             for uri in list(client.resources):
                 await self._unwatch(session_id, uri)
 
+    def streaming(self, session_id: str, change: int) -> None:
+        """A client's event stream (GET) opened (+1) or closed (-1): it is alive while one is open."""
+        count = self._streams.get(session_id, 0) + change
+        if count > 0:
+            self._streams[session_id] = count
+        else:
+            self._streams.pop(session_id, None)
+        client = self._clients.get(session_id)
+        if client is not None:
+            client.streams = max(count, 0)
+            client.seen = self._clock()
+
     def count(self) -> int:
         """Clients known now."""
         return len(self._clients)
 
     def _live(self) -> Iterable[tuple[str, _Client]]:
-        """The clients seen within the idle timeout (the SDK forgets idle sessions too)."""
+        """The clients with an event stream open or seen within the idle timeout (as the SDK keeps them)."""
         cutoff = self._clock() - self._idle_timeout
         for session_id, client in list(self._clients.items()):
-            if client.seen < cutoff:
+            if client.seen < cutoff and not client.streams:
                 self._clients.pop(session_id, None)
                 continue
             yield session_id, client

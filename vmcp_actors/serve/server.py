@@ -181,8 +181,14 @@ class _Handlers:
         return await call_next(ctx)
 
 
-def build_server(runtime: Runtime, clients: ClientRegistry, instructions: str | None = None) -> VmcpServer:
-    """The vMCP server: every handler asks ``runtime``; ``clients`` tracks who is connected."""
+def build_server(
+    runtime: Runtime, clients: ClientRegistry, listen: ListenHandler | None = None, instructions: str | None = None
+) -> VmcpServer:
+    """The vMCP server: every handler asks ``runtime``; ``clients`` tracks who is connected.
+
+    ``listen`` serves ``subscriptions/listen`` (2026-07-28) from ``clients.bus``; pass one to
+    be able to close its streams at shutdown.
+    """
     handlers = _Handlers(runtime, clients)
     server = VmcpServer(
         SERVER_NAME,
@@ -198,7 +204,7 @@ def build_server(runtime: Runtime, clients: ClientRegistry, instructions: str | 
         on_list_prompts=handlers.list_prompts,
         on_get_prompt=handlers.get_prompt,
         on_completion=handlers.complete,
-        on_subscriptions_listen=ListenHandler(clients.bus),
+        on_subscriptions_listen=listen or ListenHandler(clients.bus),
     )
     # Registered here rather than as ``on_set_logging_level``, which warns that logging is
     # deprecated at 2026-07-28: it is, but the 2025 revisions this also serves have it.
