@@ -42,6 +42,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from benchmarks.common import percentile, print_table, write_json
+from vmcp_actors.backend.http_reuse import DrainingTransport
 from vmcp_actors.config.spec import BackendSpec, RuntimeConfig
 from vmcp_actors.reporting.base import NoOpReporter
 from vmcp_actors.runtime.runtime import Runtime
@@ -103,10 +104,17 @@ def _check(result: types.CallToolResult, index: int) -> None:
         raise AssertionError(f"wrong answer for call {index}: {result}")
 
 
-async def baseline_session(url: str, calls: int, concurrency: int) -> dict[str, float]:
-    """A plain SDK ClientSession (the classic handshake, as the runtime's own sessions use)."""
+async def baseline_session(url: str, calls: int, concurrency: int, keepalive: bool = False) -> dict[str, float]:
+    """A plain SDK ClientSession (the classic handshake, as the runtime's own sessions use).
+
+    ``keepalive``: with the runtime's HTTP transport (connections reused), which isolates the
+    cost of routing from the gain of reusing connections.
+    """
     async with AsyncExitStack() as stack:
-        read, write = await stack.enter_async_context(streamable_http_client(url))
+        client = None
+        if keepalive:
+            client = await stack.enter_async_context(httpx2.AsyncClient(transport=DrainingTransport()))
+        read, write = await stack.enter_async_context(streamable_http_client(url, http_client=client))
         session = await stack.enter_async_context(ClientSession(read, write))
         await session.initialize()
         await session.list_tools()
@@ -183,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-serve", action="store_true", help="only the in-process comparison")
     args, _ = parser.parse_known_args(argv)
     calls, repeat = (200, 1) if args.quick else (args.calls, args.repeat)
     backend, port = start_process(
@@ -193,13 +202,23 @@ def main(argv: list[str] | None = None) -> None:
     serve_process = None
     try:
         for concurrency in CONCURRENCY:
-            samples: dict[str, list[dict[str, float]]] = {"SDK ClientSession": [], "host loop": [], "runtime loop": []}
+            samples: dict[str, list[dict[str, float]]] = {
+                "SDK ClientSession": [],
+                "SDK ClientSession, keep-alive": [],
+                "host loop": [],
+                "runtime loop": [],
+            }
             for _ in range(repeat):
                 samples["SDK ClientSession"].append(asyncio.run(baseline_session(backend_url, calls, concurrency)))
+                samples["SDK ClientSession, keep-alive"].append(
+                    asyncio.run(baseline_session(backend_url, calls, concurrency, keepalive=True))
+                )
                 for name, numbers in runtime_numbers(backend_url, calls, concurrency).items():
                     samples[name].append(numbers)
             results["in_process"][concurrency] = {name: median_numbers(runs) for name, runs in samples.items()}
         report_in_process(results)
+        if args.no_serve:
+            return
         with tempfile.TemporaryDirectory() as work:
             serve_process, serve_url = start_serve(backend_url, Path(work))
             for mode in ("auto", "legacy"):
@@ -238,6 +257,7 @@ def report_in_process(results: dict[str, Any]) -> None:
     header = ("callers", "path", "p50 ms", "p99 ms", "calls/s", "x p50", "x calls/s")
     print_table(f"runtime.acall_tool vs a plain SDK ClientSession ({results['calls']} calls)", header, rows)
     sys.stdout.flush()
+    write_json("bench_dataplane", results)
 
 
 def report(results: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ import mcp_types as types
 from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
 from vmcp_actors.backend.capabilities import SessionEvents, fetch_catalogue
 from vmcp_actors.backend.catalogue import BackendCatalogue, ListKind
-from vmcp_actors.backend.failures import BackendError, Failure
+from vmcp_actors.backend.failures import Failure
 from vmcp_actors.backend.session import McpConnection
 
 __all__ = [
@@ -148,6 +148,9 @@ class RoutePublisher:
             on_resource_updated=hooks.on_resource_updated,
             on_log=hooks.on_log,
         )
+        # Only the live attempt's callbacks are still needed; a backend that keeps failing to
+        # connect must not pile up one set per attempt.
+        self._events = {a: e for a, e in self._events.items() if a == self._published}
         self._events[attempt] = events
         return events
 
@@ -196,7 +199,7 @@ class RoutePublisher:
             return
         try:
             fetched = message.future.result()
-        except (BackendError, concurrent.futures.CancelledError) as error:
+        except Exception as error:  # noqa: BLE001 - a failed listing is logged; the last catalogue stays
             log.warning("backend %r: listing its capabilities failed: %s", self._backend, error)
             fetched = self._catalogue or BackendCatalogue(backend=self._backend)
         kinds = {kind for kind in message.kinds if self._wanted.get(kind) == message.seq}
