@@ -245,7 +245,7 @@ def wait_local(runtime: Runtime, health: str) -> float:
 def wait_api(api: client.ApiClient, namespace: str, health: str) -> float:
     deadline = time.monotonic() + 10
     while True:
-        backends = (get_vmcp(api, namespace).get("status") or {}).get("discoveredBackends") or []
+        backends = ((get_vmcp(api, namespace).get("status") or {}).get("runtime") or {}).get("discoveredBackends") or []
         if [b.get("status") for b in backends] == [health]:
             return time.monotonic()
         assert time.monotonic() < deadline, f"alpha never {health} in the API"
