@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "burst": bursts,
         "naive": {"ms_per_update": naive_per_update * 1e3, "extrapolated_total_s": naive_total_s},
     }
-    result["metrics_overhead"] = metrics_overhead(statuses, n // 4, updates, 5 if args.quick else 15)
+    result["metrics_overhead"] = metrics_overhead(statuses, n, updates, 5 if args.quick else 21)
     write_json("reporter", result)
     return result
 
