@@ -56,8 +56,10 @@ def test_run_serves_metrics_on_loopback_until_stopped(tmp_path: Path) -> None:
                 s.get("vmcp_phase", phase="Ready") == 1.0
                 and s.get("vmcp_backend_routable", backend="echo") == 1.0
                 and s.value("vmcp_status_writes_total", sink="log", outcome="written") >= 1
+                # Ready comes with the connect; the first probe one interval later (later still under load).
+                and s.value("vmcp_backend_probes_total", backend="echo", outcome="success") >= 1
             ),
-            "the bundled backend routable and the status written",
+            "the bundled backend routable, probed and the status written",
         )
         assert ready.get("process_resident_memory_bytes") is not None  # the process's own metrics too
         assert ready.value("vmcp_backend_probes_total", backend="echo", outcome="success") >= 1
