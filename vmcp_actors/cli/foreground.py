@@ -45,11 +45,9 @@ def _controlling_terminal() -> int | None:
         tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return None
-    try:
+    with contextlib.suppress(OSError):  # no controlling terminal after all: not the foreground job
         if os.tcgetpgrp(tty) == os.getpgrp():
             return tty
-    except OSError:
-        pass
     os.close(tty)
     return None
 
