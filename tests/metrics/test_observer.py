@@ -51,7 +51,8 @@ from vmcp_actors.health.messages import ProbeObserved
 from vmcp_actors.metrics.events import BackendRestarted
 from vmcp_actors.metrics.observer import REQUESTED, MetricsObserver, probe_outcome, restart_reason
 from vmcp_actors.metrics.sinks import attach_request_observer, sink_label
-from vmcp_actors.model.status import Phase, Status
+from vmcp_actors.metrics.state import RuntimeView, state_families
+from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterEvent
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 from vmcp_actors.reporting.sinks import FileReporter, LoggingReporter, NoOpReporter, TeeReporter
@@ -350,3 +351,32 @@ def test_a_failing_request_observer_never_breaks_the_write(caplog: pytest.LogCap
 
 def test_the_observer_thread_is_named_for_leak_checks(observer: MetricsObserver) -> None:
     assert "vmcp-metrics" in {thread.name for thread in threading.enumerate()}
+
+
+def test_a_held_timestamp_refresh_is_not_pending(observer: MetricsObserver) -> None:
+    """A status whose only news is a health-check time waits out the interval on purpose: not behind."""
+    sink = ControllableSink()
+    reporter = ActorReporter(sink, scheduler=ManualScheduler(), timestamp_only_after=30.0)
+    observer.watch_reporter(reporter)
+    shutdown = reporter.start()
+
+    def checked(at: datetime, message: str = "ok") -> Status:
+        backend = DiscoveredBackend("b", status="ready", last_health_check=at)
+        return Status(phase=Phase.READY, message=message, discovered_backends=(backend,))
+
+    try:
+        reporter.report_status(checked(T0))
+        sink.wait_for(lambda s: len(s.writes) == 1)
+        reporter.report_status(checked(T0 + timedelta(seconds=5)))  # only the check time moved: held
+        reporter.wait_idle()
+        stats = reporter.stats()
+        assert stats.pending
+        assert stats.held
+        pending = next(m for m in state_families(RuntimeView(None, {}, stats)) if m.name == "vmcp_status_pending")
+        assert pending.samples[0].value == 0.0
+        reporter.report_status(checked(T0 + timedelta(seconds=6), "news"))  # real news goes out at once
+        sink.wait_for(lambda s: len(s.writes) == 2)
+        reporter.wait_idle()
+        assert not reporter.stats().pending
+    finally:
+        shutdown(5.0)

@@ -30,13 +30,17 @@ def snapshot(name: str, failures: int = 0) -> BackendSnapshot:
     return snapshot_of(spec, Lifecycle(name=name, remote=True, state=State.FAILED, consecutive_failures=failures))
 
 
-@given(statuses(), st.lists(st.from_regex(r"\A[a-z][a-z0-9-]{0,8}\Z"), max_size=3, unique=True), st.booleans())
+@given(
+    statuses(),
+    st.lists(st.from_regex(r"\A[a-z][a-z0-9-]{0,8}\Z"), max_size=3, unique=True),
+    st.booleans(),
+    st.booleans(),
+)
 def test_one_hot_gauges_and_routability_agree_with_the_status(
-    status: Status, configured: list[str], pending: bool
+    status: Status, configured: list[str], pending: bool, held: bool
 ) -> None:
-    view = RuntimeView(
-        status, {name: snapshot(name) for name in configured}, ReporterStats(received=7, pending=pending)
-    )
+    stats = ReporterStats(received=7, pending=pending, held=held and pending)
+    view = RuntimeView(status, {name: snapshot(name) for name in configured}, stats)
     read = samples(view)
     assert read.get("vmcp_phase", phase=status.phase.value) == 1.0
     assert read.total("vmcp_phase") == 1.0
@@ -52,7 +56,7 @@ def test_one_hot_gauges_and_routability_agree_with_the_status(
         backend = status.backend(name)
         expected_failures = backend.consecutive_failures if backend is not None else 0
         assert read.get("vmcp_backend_consecutive_failures", backend=name) == expected_failures
-    assert read.get("vmcp_status_pending") == (1.0 if pending else 0.0)
+    assert read.get("vmcp_status_pending") == (1.0 if pending and not held else 0.0)  # a held refresh is not behind
     assert read.get("vmcp_status_updates_total") == 7.0
 
 

@@ -59,7 +59,12 @@ STATE_METRICS: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
         "Consecutive failed connection attempts of the backend's lifecycle (0 once connected).",
         ("backend",),
     ),
-    "vmcp_status_pending": ("gauge", "1 while a status waits to be written to the sink (or is being retried).", ()),
+    "vmcp_status_pending": (
+        "gauge",
+        "1 while a status with news waits to be written to the sink (or is being retried); a refresh of "
+        "timestamps only, held for the status interval on purpose, does not count.",
+        (),
+    ),
     "vmcp_status_updates_total": ("counter", "Statuses the runtime reported to its reporter.", ()),
 }
 
@@ -110,7 +115,7 @@ def state_families(view: RuntimeView) -> list[Metric]:
         snapshot = view.snapshots.get(name)
         connect_failures.add_metric([name], float(snapshot.consecutive_failures if snapshot is not None else 0))
     pending = _gauge("vmcp_status_pending")
-    pending.add_metric([], 1.0 if view.reporter.pending else 0.0)
+    pending.add_metric([], 1.0 if view.reporter.pending and not view.reporter.held else 0.0)
     updates = CounterMetricFamily(
         "vmcp_status_updates", STATE_METRICS["vmcp_status_updates_total"][1], value=view.reporter.received
     )

@@ -371,6 +371,7 @@ class ActorReporter:
             received=received,
             coalesced=received - snapshot.received - in_slot + snapshot.coalesced,
             pending=snapshot.pending or in_slot > 0,
+            held=snapshot.held and in_slot == 0,
         )
 
     @property

@@ -81,6 +81,8 @@ class ReporterStats:
     """Counters for tests, benchmarks and metrics.
 
     At rest, ``received == written + skipped_unchanged + coalesced + (1 if pending else 0)``.
+    ``held``: what is pending only refreshes timestamps and waits out the status interval
+    on purpose, so the sink is not behind (metrics do not count it as pending).
     """
 
     received: int = 0
@@ -90,6 +92,7 @@ class ReporterStats:
     failed_attempts: int = 0
     pending: bool = False
     last_error: str = ""
+    held: bool = False
 
 
 # --------------------------------------------------------------------------- events
@@ -245,6 +248,7 @@ class CoalescerState:
             failed_attempts=self.failed_attempts,
             pending=self.unwritten is not None,
             last_error=self.last_error,
+            held=self.holding and self.pending is not None and self.in_flight is None,
         )
 
     @property
