@@ -6,13 +6,20 @@ logic; real sinks (files, the Kubernetes API) are tested against the real thing.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from testkit.waits import bound
-from vmcp_actors.model.status import Status
+from vmcp_actors.actorkit.backoff import Backoff
+from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
+from vmcp_actors.config.failure_handling import FailureHandling
+from vmcp_actors.model.codec import decode_status
+from vmcp_actors.model.status import Phase, Status
 from vmcp_actors.reporting.protocol import OnceShutdown, Shutdown
+from vmcp_actors.reporting.sinks import FileReporter
 
 
 class SinkError(ConnectionError):
@@ -79,3 +86,30 @@ class ControllableSink:
 
     def wait_attempts(self, count: int, timeout: float | None = None) -> None:
         self.wait_for(lambda sink: sink.attempts >= count, timeout)
+
+
+#: Reconnects and probes fast enough for end-to-end tests with real servers.
+FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
+FAST_HEALTH = FailureHandling(
+    health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
+)
+
+
+class FileSink(ControllableSink):
+    """Writes through a real FileReporter (unless told to fail) and records each write for waiting on."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.file = FileReporter(path)
+
+    def report_status(self, status: Status | None) -> None:
+        if status is not None and not self.failing:
+            self.file.report_status(status)
+        super().report_status(status)
+
+    def on_disk(self) -> Status:
+        return decode_status(json.loads(self.file.path.read_text()))
+
+    def wait_phase(self, phase: Phase, timeout: float | None = None) -> Status:
+        self.wait_for(lambda sink: bool(sink.writes) and sink.writes[-1].phase is phase, timeout)
+        return self.writes[-1]

@@ -6,7 +6,6 @@ when those are reorganised.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -15,40 +14,9 @@ from pathlib import Path
 import yaml
 
 from tests.servers.fixtures import ECHO_SERVER, RunningServer
-from tests.sinks import ControllableSink
-from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.config.backend_spec import BackendSpec
-from vmcp_actors.config.failure_handling import FailureHandling
-from vmcp_actors.model.codec import decode_status
-from vmcp_actors.model.status import Phase, Status
-from vmcp_actors.reporting.sinks import FileReporter
 
 REPO = Path(__file__).resolve().parents[2]
-FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
-FAST_HEALTH = FailureHandling(
-    health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
-)
-
-
-class FileSink(ControllableSink):
-    """Writes through a real FileReporter (unless told to fail) and records each write."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.file = FileReporter(path)
-
-    def report_status(self, status: Status | None) -> None:
-        if status is not None and not self.failing:
-            self.file.report_status(status)
-        super().report_status(status)
-
-    def on_disk(self) -> Status:
-        return decode_status(json.loads(self.file.path.read_text()))
-
-    def wait_phase(self, phase: Phase, timeout: float | None = None) -> Status:
-        self.wait_for(lambda sink: bool(sink.writes) and sink.writes[-1].phase is phase, timeout)
-        return self.writes[-1]
 
 
 def runtime_threads() -> list[str]:

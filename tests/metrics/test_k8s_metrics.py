@@ -16,7 +16,7 @@ from testkit.control_plane import ControlPlane, poll_until
 from testkit.project import DEPLOY_DIR, create_vmcp, get_vmcp
 from testkit.waits import bound
 from tests.metrics.scrape import Samples, eventually, scrape_url
-from tests.metrics.support import FAST_HEALTH
+from tests.sinks import FAST_HEALTH
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.metrics.http import serve_metrics

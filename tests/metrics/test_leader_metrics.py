@@ -17,7 +17,7 @@ from testkit.project import create_vmcp
 from testkit.waits import bound
 from tests.leadership.kube_support import FAST, RUNTIME_SA, grant
 from tests.metrics.scrape import scrape_registry
-from tests.metrics.support import FAST_HEALTH
+from tests.sinks import FAST_HEALTH
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.leadership.service import Leadership
 from vmcp_actors.leadership.settings import LeaderElection

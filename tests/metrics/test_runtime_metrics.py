@@ -17,8 +17,9 @@ from prometheus_client import CollectorRegistry
 
 from testkit.waits import bound
 from tests.metrics.scrape import Samples, eventually, scrape_url
-from tests.metrics.support import FAST_HEALTH, FAST_RECONNECT, FileSink, http, runtime_threads, stdio
+from tests.metrics.support import http, runtime_threads, stdio
 from tests.servers.fixtures import ServerFactory
+from tests.sinks import FAST_HEALTH, FAST_RECONNECT, FileSink
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig

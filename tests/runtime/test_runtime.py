@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -14,47 +13,19 @@ import pytest
 from testkit.processes import child_pids
 from testkit.waits import bound
 from tests.servers.fixtures import RunningServer, ServerFactory
-from tests.sinks import ControllableSink
-from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle_state import LifecyclePolicy, State
+from tests.sinks import FAST_HEALTH, FAST_RECONNECT, ControllableSink, FileSink
+from vmcp_actors.backend.lifecycle_state import State
 from vmcp_actors.backend.snapshot import BackendSnapshot
 from vmcp_actors.cli import reconnect_policy
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig
-from vmcp_actors.model.codec import decode_status
-from vmcp_actors.model.status import Phase, Status
-from vmcp_actors.reporting.sinks import FileReporter
+from vmcp_actors.model.status import Phase
 from vmcp_actors.runtime.runtime import Runtime, RuntimeStoppedError
 from vmcp_actors.runtime.supervision import RestartPolicy
 from vmcp_actors.testing import crash_backend, crash_health
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
-
-FAST_RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
-FAST_HEALTH = FailureHandling(
-    health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
-)
-
-
-class FileSink(ControllableSink):
-    """Writes through a real FileReporter and records each write for waiting on."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.file = FileReporter(path)
-
-    def report_status(self, status: Status | None) -> None:
-        if status is not None and not self.failing:
-            self.file.report_status(status)
-        super().report_status(status)
-
-    def on_disk(self) -> Status:
-        return decode_status(json.loads(self.file.path.read_text()))
-
-    def wait_phase(self, phase: Phase, timeout: float | None = None) -> Status:
-        self.wait_for(lambda sink: bool(sink.writes) and sink.writes[-1].phase is phase, timeout)
-        return self.writes[-1]
 
 
 def wait_snapshot(

@@ -30,7 +30,7 @@ from kubernetes import client
 from testkit.control_plane import ControlPlane, poll_until
 from testkit.project import create_vmcp, get_vmcp
 from tests.servers.fixtures import SERVERS_DIR, RunningServer, ServerFactory
-from tests.sinks import ControllableSink
+from tests.sinks import FileSink
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.cli import render_table
@@ -39,9 +39,8 @@ from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.model.codec import encode_status
-from vmcp_actors.model.status import Phase, Status
+from vmcp_actors.model.status import Phase
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
-from vmcp_actors.reporting.sinks import FileReporter
 from vmcp_actors.runtime.runtime import Runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
@@ -74,19 +73,6 @@ def redacted_url(server: RunningServer) -> str:
 def assert_clean(text: str, *secrets: str) -> None:
     for secret in secrets or (URL_SECRET, TOKEN, HEADER_SECRET, ENV_SECRET):
         assert secret not in text, f"{secret!r} leaked in: ...{text[max(0, text.find(secret) - 300) :][:600]}"
-
-
-class FileSink(ControllableSink):
-    """Writes through a real FileReporter and records each write, for waiting on."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.file = FileReporter(path)
-
-    def report_status(self, status: Status | None) -> None:
-        if status is not None:
-            self.file.report_status(status)
-        super().report_status(status)
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import pytest
 
 from testkit.waits import bound
 from tests.runtime.support import release, settle
-from tests.runtime.test_runtime import FAST_HEALTH, FAST_RECONNECT, FileSink, stdio, wait_snapshot
+from tests.runtime.test_runtime import stdio, wait_snapshot
 from tests.servers.fixtures import SERVERS_DIR, ServerFactory
-from tests.sinks import ControllableSink
+from tests.sinks import FAST_HEALTH, FAST_RECONNECT, ControllableSink, FileSink
 from vmcp_actors.actorkit.timers import ManualScheduler
 from vmcp_actors.backend.lifecycle_state import State
 from vmcp_actors.config.backend_spec import BackendSpec

@@ -14,8 +14,8 @@ import pykka
 import pytest
 
 from testkit.waits import bound
-from tests.runtime.test_runtime import FAST_HEALTH, FAST_RECONNECT, FileSink, runtime_threads, stdio
-from tests.sinks import ControllableSink
+from tests.runtime.test_runtime import runtime_threads, stdio
+from tests.sinks import FAST_HEALTH, FAST_RECONNECT, ControllableSink, FileSink
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.model.status import Phase, Status
 from vmcp_actors.runtime.runtime import Runtime

@@ -307,5 +307,3 @@ def test_api_server_restart_keeps_port_and_data(
     assert get_vmcp(admin_api, namespace)["status"]["phase"] == "Ready"
     control_plane.restart_apiserver()
     assert get_vmcp(admin_api, namespace)["status"]["backendCount"] == 2
-
-
