@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_backends, bench_k8s, bench_latency, bench_reporter
+from benchmarks import bench_backends, bench_dataplane, bench_k8s, bench_latency, bench_reporter
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     bench_k8s.main(argv)
     bench_backends.main(argv)
     bench_latency.main(argv)
+    bench_dataplane.main(argv)
 
 
 if __name__ == "__main__":

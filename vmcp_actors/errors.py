@@ -116,3 +116,93 @@ class KubernetesTransientError(KubernetesError, ConnectionError):
 
     Nothing is wrong with the request itself; trying again later is the whole remedy.
     """
+
+
+# --------------------------------------------------------------------------- data plane
+
+
+class RuntimeStoppedError(VmcpError, RuntimeError):
+    """A command or request was sent to a runtime that has been stopped."""
+
+
+class CapabilityNotFoundError(VmcpError, LookupError):
+    """No routable backend exposes this tool, resource or prompt.
+
+    ``kind`` is ``"tool"``, ``"resource"`` or ``"prompt"``; ``name`` is what the caller
+    asked for.  ``backend`` and ``health`` are set when a backend does have it but it is
+    not exposed (hidden by the aggregation config, or lost a name conflict), so the
+    message can say why instead of just "not found".
+    """
+
+    kind = "capability"
+
+    def __init__(self, name: str, reason: str = "", *, backend: str | None = None, health: str | None = None) -> None:
+        self.name = name
+        self.backend = backend
+        self.health = health
+        text = f"{self.kind} {name!r} not found"
+        super().__init__(f"{text}: {reason}" if reason else text)
+
+
+class ToolNotFoundError(CapabilityNotFoundError):
+    """No routable backend exposes a tool of this name (see :class:`CapabilityNotFoundError`)."""
+
+    kind = "tool"
+
+
+class ResourceNotFoundError(CapabilityNotFoundError):
+    """No routable backend exposes this resource URI or a template matching it."""
+
+    kind = "resource"
+
+
+class PromptNotFoundError(CapabilityNotFoundError):
+    """No routable backend exposes a prompt of this name."""
+
+    kind = "prompt"
+
+
+class BackendUnavailableError(VmcpError, ConnectionError):
+    """The backend that owns the capability cannot take requests now; retry later.
+
+    Raised at once, without waiting for any timeout, when the backend is not routable
+    (unhealthy, unknown, unauthenticated, or without a session), and when its session
+    failed while a request was in flight.  ``health`` is its health at that moment.
+    """
+
+    def __init__(self, backend: str, reason: str, *, health: str | None = None, capability: str | None = None) -> None:
+        self.backend = backend
+        self.health = health
+        self.capability = capability
+        what = f"{capability!r} is served by backend {backend!r}, which" if capability else f"backend {backend!r}"
+        super().__init__(f"{what} is unavailable: {reason}")
+
+
+class ToolCallTimeoutError(VmcpError, TimeoutError):
+    """A request routed to a backend got no answer within its timeout.
+
+    The backend was sent a cancellation and the health monitor counts the timeout as a
+    failed check at once.  ``operation`` is the MCP method (``tools/call``, ...).
+    """
+
+    def __init__(self, backend: str, capability: str, timeout: float, operation: str = "tools/call") -> None:
+        self.backend = backend
+        self.capability = capability
+        self.timeout = timeout
+        self.operation = operation
+        super().__init__(f"{operation} {capability!r} on backend {backend!r}: no answer within {timeout:g}s")
+
+
+class BackendRequestError(VmcpError):
+    """The backend answered the request with a JSON-RPC error (it is alive; the request failed).
+
+    ``code``, ``message`` and ``data`` are the backend's own, so a vMCP can pass them on
+    unchanged.  A tool's ``isError`` result is a result, never this exception.
+    """
+
+    def __init__(self, backend: str, code: int, message: str, data: object = None) -> None:
+        self.backend = backend
+        self.code = code
+        self.message = message
+        self.data = data
+        super().__init__(f"backend {backend!r} answered with error {code}: {message}")

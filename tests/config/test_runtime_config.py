@@ -72,9 +72,9 @@ def test_everything_defaults_and_no_backends_is_a_valid_config() -> None:
     [
         ({"backend": []}, "backend", "unknown key (did you mean 'backends'?)"),
         ({"failurehandling": {}}, "failurehandling", "unknown key (did you mean 'failureHandling'?)"),
-        ({"zzz": 1}, "zzz", "unknown key (known keys: name, backends, failureHandling)"),
-        ({1: 1}, "[1]", "unknown key (known keys: name, backends, failureHandling)"),
-        ({"": 1}, "['']", "unknown key (known keys: name, backends, failureHandling)"),
+        ({"zzz": 1}, "zzz", "unknown key (known keys: name, backends, failureHandling, aggregation)"),
+        ({1: 1}, "[1]", "unknown key (known keys: name, backends, failureHandling, aggregation)"),
+        ({"": 1}, "['']", "unknown key (known keys: name, backends, failureHandling, aggregation)"),
         (example(backends__1__urll="http://x/"), "backends[1].urll", "unknown key (did you mean 'url'?)"),
         (example(backends__0__agrs=[]), "backends[0].agrs", "unknown key (did you mean 'args'?)"),
         (example(backends__1__auth={"type": "bearer", "tokenenv": "T", "tokenFile": "/t"}), None, None),
@@ -106,7 +106,11 @@ def test_unknown_keys_are_errors_with_the_closest_known_key(
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ([EXAMPLE], ROOT_FIELD, "must be a mapping with the keys name, backends, failureHandling, got list"),
+        (
+            [EXAMPLE],
+            ROOT_FIELD,
+            "must be a mapping with the keys name, backends, failureHandling, aggregation, got list",
+        ),
         ("backends", ROOT_FIELD, "got str"),
         (None, ROOT_FIELD, "got nothing (the document is empty)"),
         ({"backends": {"files": {}}}, "backends", "must be a list of backends, got dict"),

@@ -37,7 +37,9 @@ def bind_listener(port: int) -> socket.socket:
     SO_REUSEADDR lets a restarted server take back the port of a killed one even while
     the old connections linger in TIME_WAIT (the "server restarted" test needs that).
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+    # and without it Nagle holds back small response writes for a delayed ACK (~40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(128)

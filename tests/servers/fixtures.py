@@ -34,6 +34,8 @@ FAULT_SERVER = SERVERS_DIR / "fault_server.py"
 GARBAGE_STDIO = SERVERS_DIR / "garbage_stdio.py"
 STUBBORN_STDIO = SERVERS_DIR / "stubborn_stdio.py"
 TRICKY_HTTP = SERVERS_DIR / "tricky_http.py"
+DATAPLANE_SERVER = SERVERS_DIR / "dataplane_server.py"
+CONFORMANCE_SERVER = SERVERS_DIR / "conformance_server.py"
 
 READY_TIMEOUT = bound(60.0)
 """Generous: importing the SDK takes ~1 s, much more on a loaded 2-core CI machine."""
@@ -167,6 +169,10 @@ class ServerFactory:
     def fault(self, mode: str, *extra: str) -> RunningServer:
         """A fault server: ``hang``, ``status`` (with ``--status N``) or ``auth``."""
         return self.start(FAULT_SERVER, "--mode", mode, *extra)
+
+    def dataplane(self, transport: str, name: str, *extra: str) -> RunningServer:
+        """The data plane test backend (``dataplane_server.py``) over ``streamable-http`` or ``sse``."""
+        return self.start(DATAPLANE_SERVER, "--transport", transport, "--name", name, *extra)
 
     def tricky(self, mode: str, *extra: str) -> RunningServer:
         """The echo server over streamable HTTP behind a ``tricky_http`` mode (see there)."""

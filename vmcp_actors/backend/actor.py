@@ -87,6 +87,14 @@ from vmcp_actors.backend.messages import (
     Subscribe,
     UpdateBackend,
 )
+from vmcp_actors.backend.routes import (
+    DEFAULT_CALL_TIMEOUT,
+    BackendHooks,
+    CallFailed,
+    CatalogueFetched,
+    ListChanged,
+    RoutePublisher,
+)
 from vmcp_actors.backend.session import DEFAULT_CLOSE_TIMEOUT, McpConnection
 from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
@@ -99,7 +107,16 @@ log = logging.getLogger(__name__)
 AuthRequiredHook = Callable[[BackendSpec, Failure], None]
 
 
-_Message = BackendCommand | RetryDue | RestartDue | CredentialsCheckDue | IoReport
+_Message = (
+    BackendCommand
+    | RetryDue
+    | RestartDue
+    | CredentialsCheckDue
+    | IoReport
+    | CatalogueFetched
+    | ListChanged
+    | CallFailed
+)
 _MESSAGE_TYPES: Final = typing.get_args(_Message)
 
 
@@ -122,6 +139,7 @@ class BackendActor(GuardedActor):
         on_crash: CrashHandler | None = None,
         rng: random.Random | None = None,
         initial: Lifecycle | None = None,
+        hooks: BackendHooks | None = None,
     ) -> None:
         super().__init__(f"backend {spec.name!r}", on_crash)
         self._spec = spec
@@ -146,6 +164,13 @@ class BackendActor(GuardedActor):
         self._credentials = CredentialsWatch()
         self.cell = cell or SnapshotCell(snapshot_of(spec, self._lc))
         self.cell.value = snapshot_of(spec, self._lc)
+        # The data plane's view of this backend: its live session, catalogue, call failures.
+        self._routes = RoutePublisher(
+            spec.name, hooks, io, lambda message: tell_quietly(self.actor_ref, message), self._call_timeout
+        )
+
+    def _call_timeout(self) -> float:
+        return self._spec.timeout or DEFAULT_CALL_TIMEOUT
 
     @property
     def spec(self) -> BackendSpec:
@@ -176,6 +201,11 @@ class BackendActor(GuardedActor):
                 self._check_credentials(message)
             case ConnectDone() | CloseDone() | SessionDropped() | SessionWarning() | PingDone():
                 self._io_report(message)
+            case CatalogueFetched() | ListChanged():
+                self._routes.handle(message, self._lc.attempt if self._lc.state.active else None)
+            case CallFailed():
+                if self._routes.is_live(message.attempt):  # passive health: the monitor counts it at once
+                    self._subscribers = [s for s in self._subscribers if tell_quietly(s, message)]
             case _:
                 assert_never(message)
 
@@ -226,6 +256,8 @@ class BackendActor(GuardedActor):
         self._refresh_snapshot()
         for effect in effects:
             self._perform(effect)
+        if not self._lc.state.active:
+            self._routes.withdraw()
         if self._lc.state.stopped:
             self._stop_deadline = None
         self._credentials, first_check = self._credentials.follow(
@@ -289,8 +321,9 @@ class BackendActor(GuardedActor):
             tell_quietly(me, SessionWarning(attempt, text))
 
         task = ConnectTask()
+        callbacks = self._routes.events(attempt).callbacks()
         try:
-            future = self._io.submit(task.run(params_for(self._spec), on_lost, on_warning))
+            future = self._io.submit(task.run(params_for(self._spec), on_lost, on_warning, callbacks))
         except BackendError as exc:
             future = failed_future(exc)
         except LoopThreadStoppedError as exc:
@@ -321,6 +354,7 @@ class BackendActor(GuardedActor):
     def _adopt(self, attempt: int) -> None:
         connection = self._arrived.pop(attempt)
         self._connections[attempt] = connection
+        self._routes.opened(attempt, connection)
         log.info("%s %s with %d tools", self.label, self._lc.state.value, len(connection.tool_names))
 
     def _close(self, attempt: int) -> None:
@@ -451,6 +485,7 @@ class BackendActor(GuardedActor):
         cut short by the loop closing is left half-closed.
         """
         pending: list[concurrent.futures.Future[Any]] = []
+        self._routes.withdraw()
         for task in self._connecting.values():
             task.cancel(self._io)
             if task.future is not None:

@@ -20,6 +20,7 @@ from mcp.client.session import ClientSession
 
 from vmcp_actors.backend.attribution import Attribution
 from vmcp_actors.backend.classify import classify
+from vmcp_actors.backend.client_callbacks import ClientCallbacks
 from vmcp_actors.backend.connect_params import ConnectParams, ServerInfo
 from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
 from vmcp_actors.backend.stdio_transport import StdioServer
@@ -88,7 +89,11 @@ def handshake_timeout(params: ConnectParams, noise_lines: int) -> Failure:
 
 
 async def open_session(
-    params: ConnectParams, stack: AsyncExitStack, watch: Watchers, stdio: StdioServer | None
+    params: ConnectParams,
+    stack: AsyncExitStack,
+    watch: Watchers,
+    stdio: StdioServer | None,
+    callbacks: ClientCallbacks | None = None,
 ) -> Handshake:
     """Enter the transport and the session on ``stack``; ``initialize``; list the tools.
 
@@ -102,8 +107,18 @@ async def open_session(
         on_exception=watch.on_stream_exception,
         peer_errors=watch.attribution.peer_errors,
     )
+    hooks = callbacks or ClientCallbacks()
     session = await stack.enter_async_context(
-        ClientSession(watched, write_stream, client_info=types.Implementation(name=CLIENT_NAME, version=CLIENT_VERSION))
+        ClientSession(
+            watched,
+            write_stream,
+            sampling_callback=hooks.sampling,
+            elicitation_callback=hooks.elicitation,
+            list_roots_callback=hooks.list_roots,
+            logging_callback=hooks.logging,
+            message_handler=hooks.message,
+            client_info=types.Implementation(name=CLIENT_NAME, version=CLIENT_VERSION),
+        )
     )
     mark = watch.attribution.mark()
     try:

@@ -18,6 +18,7 @@ import attrs
 
 from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
 from vmcp_actors.backend.classify import classify
+from vmcp_actors.backend.client_callbacks import ClientCallbacks
 from vmcp_actors.backend.connect_params import ConnectParams
 from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
 from vmcp_actors.backend.session import McpConnection, connect
@@ -92,11 +93,15 @@ class ConnectTask:
         self._task: asyncio.Task[McpConnection] | None = None
 
     async def run(
-        self, params: ConnectParams, on_lost: Callable[[Failure], None], on_warning: Callable[[str], None]
+        self,
+        params: ConnectParams,
+        on_lost: Callable[[Failure], None],
+        on_warning: Callable[[str], None],
+        callbacks: ClientCallbacks | None = None,
     ) -> McpConnection:
         """The coroutine to submit to the loop: :func:`~vmcp_actors.backend.session.connect`."""
         self._task = asyncio.current_task()
-        return await connect(params, on_lost=on_lost, on_warning=on_warning)
+        return await connect(params, on_lost=on_lost, on_warning=on_warning, callbacks=callbacks)
 
     def done(self) -> bool:
         """Whether the connect has finished (its outcome is on its way to the actor)."""

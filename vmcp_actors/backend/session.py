@@ -56,6 +56,7 @@ from mcp.client.session import ClientSession
 
 from vmcp_actors.backend.attribution import Attribution, Mark
 from vmcp_actors.backend.classify import classify, is_connection_closed
+from vmcp_actors.backend.client_callbacks import ClientCallbacks
 from vmcp_actors.backend.connect_params import ConnectParams, ServerInfo
 from vmcp_actors.backend.failures import BackendError, Failure, FailureKind, HttpStatusError, ResponseTooLargeError
 from vmcp_actors.backend.handshake import (
@@ -110,9 +111,11 @@ class McpConnection:
         params: ConnectParams,
         on_lost: Callable[[Failure], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
+        callbacks: ClientCallbacks | None = None,
     ) -> None:
         self._params = params
         self._on_warning = on_warning
+        self._callbacks = callbacks
         self._attribution = Attribution(self._on_http_failure)
         self._body_watch = BodyWatch(
             params.max_response_bytes, on_too_large=self._on_too_large, on_end=self._on_body_end
@@ -166,6 +169,23 @@ class McpConnection:
             if ready.done() and not ready.cancelled():
                 ready.exception()  # consumed, so asyncio does not log it as never retrieved
             raise
+
+    @property
+    def session(self) -> ClientSession | None:
+        """The live SDK session while the connection is open (for the data plane), else ``None``.
+
+        Requests may be sent on it from any task of the loop, many at once; send them
+        through :meth:`request` so failures are classified and a dead session is noticed.
+        """
+        return self._session if self.is_open else None
+
+    async def request(self, op: str, timeout: float, call: Callable[[ClientSession], Awaitable[_T]]) -> _T:
+        """Run ``call`` on the live session within ``timeout`` seconds.
+
+        Raises :class:`BackendError` with the classified failure; its ``__cause__`` is what
+        the SDK raised (an ``MCPError`` carrying the backend's own JSON-RPC error, say).
+        """
+        return await self._request(op, timeout, call)
 
     async def ping(self, timeout: float) -> float:
         """Send an MCP ``ping`` and return the round-trip time in seconds.
@@ -382,7 +402,7 @@ class McpConnection:
             on_stream_end=self._on_stream_end,
             on_stream_exception=self._on_stream_exception,
         )
-        result = await open_session(self._params, stack, watch, self._stdio)
+        result = await open_session(self._params, stack, watch, self._stdio, self._callbacks)
         self.server_info = result.server_info
         self.protocol_version = result.protocol_version
         self.tool_names = result.tool_names
@@ -406,6 +426,7 @@ async def connect(
     *,
     on_lost: Callable[[Failure], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    callbacks: ClientCallbacks | None = None,
 ) -> McpConnection:
     """Open a connection: start the transport, ``initialize``, ``tools/list``.
 
@@ -414,8 +435,9 @@ async def connect(
     is raised.  ``on_lost`` is called once, on the event loop, if the connection later
     dies on its own; it is not called after :meth:`McpConnection.close`.  ``on_warning``
     is called (on the event loop, once per warning) when the server does something wrong
-    that does not fail it.
+    that does not fail it.  ``callbacks`` answer what the backend sends on its own
+    (see :class:`~vmcp_actors.backend.client_callbacks.ClientCallbacks`).
     """
-    connection = McpConnection(params, on_lost, on_warning)
+    connection = McpConnection(params, on_lost, on_warning, callbacks)
     await connection.open()
     return connection

@@ -26,6 +26,7 @@ from mcp.shared.message import SessionMessage
 
 from vmcp_actors.backend.connect_params import ConnectParams
 from vmcp_actors.backend.http_bodies import ACCEPT_ENCODING
+from vmcp_actors.backend.http_reuse import DrainingTransport, env_proxy_configured
 from vmcp_actors.backend.stdio_transport import StdioServer
 
 __all__ = ["SSE_READ_TIMEOUT", "ResponseHook", "Streams", "open_transport", "stderr_target"]
@@ -62,6 +63,9 @@ async def open_transport(
             headers=headers,
             timeout=httpx2.Timeout(timeout, read=SSE_READ_TIMEOUT),
             event_hooks=hooks,
+            # Keep-alive across requests (see http_reuse); not when the environment
+            # configures a proxy, which only httpx's default transport honours.
+            transport=None if env_proxy_configured() else DrainingTransport(),
         )
         await stack.enter_async_context(client)
         return await stack.enter_async_context(

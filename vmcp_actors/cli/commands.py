@@ -1,4 +1,4 @@
-"""The ``vmcp-actors`` commands: ``run`` a vMCP runtime, ``validate`` a config.
+"""The ``vmcp-actors`` commands: ``run`` a vMCP runtime, ``serve`` it as a vMCP, ``validate`` a config.
 
 ``validate`` imports only the config stage, so it answers at once; everything ``run``
 needs (the actors, the MCP SDK, the Kubernetes client, rich) is imported inside ``run``.
@@ -11,6 +11,10 @@ SIGTERM, then stops gracefully -- flushing the final status -- and exits 0 (see
 runs the bundled example (real MCP servers shipped in the package, one of which fails
 and recovers on a timer), so a newcomer sees the status move.  ``--metrics-port`` serves
 the runtime's Prometheus metrics at ``/metrics`` (127.0.0.1 unless ``--metrics-host``).
+
+``serve`` is ``run`` with an MCP server in front of the runtime (streamable HTTP at
+``http://HOST:PORT/mcp``, status endpoints and ``/metrics`` beside it; see
+:mod:`vmcp_actors.serve.command`): on a signal it drains the requests in flight first.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ if TYPE_CHECKING:
     from vmcp_actors.leadership.service import Leadership
     from vmcp_actors.metrics.http import MetricsServer
     from vmcp_actors.reporting.protocol import Reporter
+    from vmcp_actors.serve.command import McpFront
 
-__all__ = ["build_parser", "cmd_run", "cmd_validate", "reconnect_policy", "run_command"]
+__all__ = ["build_parser", "cmd_run", "cmd_serve", "cmd_validate", "reconnect_policy", "run_command"]
 
 log = logging.getLogger("vmcp_actors.cli")
 
@@ -52,6 +57,9 @@ INITIAL_BACKOFF_ENV: Final = "VMCP_INITIAL_BACKOFF"
 EXAMPLE_INITIAL_BACKOFF: Final = 2.0
 STOP_TIMEOUT: Final = 15.0
 REFRESH_SECONDS: Final = 0.5
+#: ``serve`` binds the loopback interface unless told otherwise (as toolhive's vMCP does).
+DEFAULT_SERVE_HOST: Final = "127.0.0.1"
+DEFAULT_SERVE_PORT: Final = 4483
 
 
 def _load_config(path: str | None) -> tuple[RuntimeConfig, bool]:
@@ -110,7 +118,7 @@ def _log_file(requested: str | None) -> Path:
     return Path(name)
 
 
-def _display(args: argparse.Namespace, out: TextIO) -> tuple[View, Path | None]:
+def _display(args: argparse.Namespace, out: TextIO, subtitle: str = "") -> tuple[View, Path | None]:
     """The live table on a terminal (logs to a file), else summary lines (logs to stderr)."""
     from vmcp_actors.cli.display import LineView, LiveView, configure_logging
 
@@ -121,7 +129,7 @@ def _display(args: argparse.Namespace, out: TextIO) -> tuple[View, Path | None]:
 
     log_file = _log_file(args.log_file)
     recent = configure_logging(False, log_file)
-    return LiveView(Console(file=out, highlight=False), log_file, recent), log_file
+    return LiveView(Console(file=out, highlight=False), log_file, recent, subtitle=subtitle), log_file
 
 
 def _serve_metrics(args: argparse.Namespace) -> MetricsServer | None:
@@ -150,12 +158,32 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     Once the final status is flushed and printed, further SIGINT/SIGTERM are ignored
     (the process is exiting with its code; see :mod:`vmcp_actors.cli.signals`).
     """
+    return _run_runtime(args, out, None)
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """``run`` with an MCP server in front of the runtime (see :mod:`vmcp_actors.serve.command`)."""
+    from vmcp_actors.serve.command import McpFront
+
+    try:
+        front = McpFront(args.host, args.port, allowed_hosts=args.allowed_host, debug=args.debug)
+    except OSError as exc:
+        print(f"vmcp-actors: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        return _run_runtime(args, out, front)
+    finally:
+        front.close()
+
+
+def _run_runtime(args: argparse.Namespace, out: TextIO, front: McpFront | None) -> int:
+    """``run`` and ``serve``: start the runtime (and the front), show it, stop it on a signal."""
     # The heavy imports: a Ctrl-C while they run ends the process quietly with 130 (cli.main).
     from vmcp_actors.cli.signals import StopSignals
     from vmcp_actors.model.codec import encode_status
     from vmcp_actors.runtime.runtime import Runtime
 
-    view, log_file = _display(args, out)
+    view, log_file = _display(args, out, "" if front is None else f"MCP at {front.url}")
     try:
         config, example = _load_config(args.config)
         reporter, leadership = _reporter(args.status_file)
@@ -167,21 +195,32 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     install_secret_redaction(config)
     signals = StopSignals.install()
     if example:
-        print("vmcp-actors: running the bundled example (--help for more)", file=sys.stderr)
-    code = EXIT_OK
+        what = "running" if front is None else "serving"
+        print(f"vmcp-actors: {what} the bundled example (--help for more)", file=sys.stderr)
+    code = flush_failed = EXIT_OK
     with view, _metrics_served(server):
-        metrics: CollectorRegistry | Literal[False] = False if server is None else server.registry
-        runtime = Runtime.start(config, reporter, lifecycle_policy=policy, leader_election=leadership, metrics=metrics)
+        runtime = Runtime.start(
+            config, reporter, lifecycle_policy=policy, leader_election=leadership, metrics=_registry(server, front)
+        )
+        if front is not None:
+            front.start(runtime)
         while not signals.wait(REFRESH_SECONDS):
+            failure = None if front is None else front.failure()
+            if failure is not None:
+                log.error("%s", failure)
+                code = EXIT_FAILURE
+                break
             view.show(runtime)
         view.show(runtime, stopping=True)
+        if front is not None:
+            front.drain()
         try:
             runtime.stop(STOP_TIMEOUT)
         except VmcpError as exc:
             log.error("stopped, but the final status was not flushed: %s", exc)
-            code = EXIT_FAILURE
+            code = flush_failed = EXIT_FAILURE
         view.show(runtime)
-    if code != EXIT_OK:
+    if flush_failed:
         print("vmcp-actors: stopped, but the final status was not flushed (see the log)", file=sys.stderr)
     final = runtime.status()
     if final is not None:
@@ -199,6 +238,38 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def _registry(server: MetricsServer | None, front: McpFront | None) -> CollectorRegistry | Literal[False]:
+    """Where the runtime's metrics go: ``--metrics-port``'s server, ``serve``'s ``/metrics``, or nowhere."""
+    if server is not None:
+        return server.registry
+    if front is not None:
+        from vmcp_actors.metrics.http import process_registry
+
+        return process_registry()
+    return False
+
+
+def _add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="run the runtime behind an MCP server (a vMCP) until SIGINT/SIGTERM")
+    serve.add_argument("--config", help="YAML or JSON config (default: the bundled example)")
+    serve.add_argument("--host", default=DEFAULT_SERVE_HOST, help=f"address to bind (default {DEFAULT_SERVE_HOST})")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_SERVE_PORT, help=f"port (default {DEFAULT_SERVE_PORT}; 0: any free port)"
+    )
+    serve.add_argument("--status-file", help="also write the status JSON (CRD shape) to this file, atomically")
+    serve.add_argument("--debug", action="store_true", help="log at DEBUG to stderr instead of drawing the table")
+    serve.add_argument(
+        "--log-file", help="where logs go while the table is drawn (default: a new file in the temp dir)"
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        help="another Host (and Origin) name clients may use, e.g. behind a proxy or a Service (repeatable)",
+    )
+    serve.set_defaults(handler=cmd_serve, metrics_port=None)
+
+
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     """Load a config file and say OK, or print every problem (exit 2)."""
     try:
@@ -212,8 +283,10 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``vmcp-actors`` argument parser: ``run`` and ``validate``."""
-    description = "Run a vMCP runtime that keeps its view of its MCP backends true, or validate a config."
+    """The ``vmcp-actors`` argument parser: ``run``, ``serve`` and ``validate``."""
+    description = (
+        "Run a vMCP runtime that keeps its view of its MCP backends true, serve it as a vMCP, or validate a config."
+    )
     parser = argparse.ArgumentParser(prog="vmcp-actors", description=description)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the runtime until SIGINT/SIGTERM")
@@ -226,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--metrics-host", default="127.0.0.1", help="address to serve metrics on (default: 127.0.0.1)")
     run.set_defaults(handler=cmd_run)
+    _add_serve_parser(commands)
     validate = commands.add_parser("validate", help="check a config file and print its errors")
     validate.add_argument("file")
     validate.set_defaults(handler=cmd_validate)

@@ -192,8 +192,10 @@ class LiveView:
         recent: RecentLines | None,
         *,
         redirect_stderr: bool = True,
+        subtitle: str = "",
     ) -> None:
         self._console = console
+        self._subtitle = subtitle
         self._log_file = log_file
         self._recent = recent
         self._redirect = redirect_stderr
@@ -250,7 +252,8 @@ class LiveView:
             if stopping
             else ("vmcp-actors  (Ctrl-C to stop)")
         )
-        header = Text(f"{title}  logs: {self._log_file}", no_wrap=True, overflow="ellipsis")
+        subtitle = f"  {self._subtitle}" if self._subtitle else ""
+        header = Text(f"{title}{subtitle}  logs: {self._log_file}", no_wrap=True, overflow="ellipsis")
         notes = list(self._recent.lines) if self._recent is not None else []
         if leading is not None:  # leader election is on: say whether this replica writes the status
             notes.insert(

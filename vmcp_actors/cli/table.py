@@ -100,7 +100,8 @@ def table_renderable(
     for column in columns:
         table.add_column(column, no_wrap=True, overflow="ellipsis", width=widths[column])
     for row in rows:
-        table.add_row(*(row[column] for column in columns))
+        # As Text, not str: a backend's name or error is data, never rich markup ("[/]" must not raise).
+        table.add_row(*(Text(row[column]) for column in columns))
     if status is None:
         phase = Text("PHASE: (no status yet)")
     else:

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import attrs
 
+from vmcp_actors.config.aggregation import AggregationConfig, parse_aggregation
 from vmcp_actors.config.backend_spec import NAME_PATTERN, NAME_RULE, BackendSpec, backend_rule_problems, parse_backend
 from vmcp_actors.config.failure_handling import FAILURE_KEYS, FailureHandling, parse_failure_handling
 from vmcp_actors.config.fields import ROOT_FIELD, show, unknown_keys
@@ -24,7 +25,7 @@ from vmcp_actors.errors import ConfigError, ValidationError
 
 __all__ = ["RuntimeConfig"]
 
-_TOP_KEYS: Final = ("name", "backends", "failureHandling")
+_TOP_KEYS: Final = ("name", "backends", "failureHandling", "aggregation")
 #: Problems listed at most: a list of thousands (a generated file gone wrong) helps nobody.
 MAX_LISTED_PROBLEMS: Final = 100
 _BACKEND_INDEX: Final = re.compile(r"backends\[(\d+)\]")
@@ -39,7 +40,7 @@ def _backend_tuple(value: Iterable[BackendSpec]) -> tuple[BackendSpec, ...]:
 
 
 def _section(problem: ValidationError) -> tuple[int, int]:
-    """Sort key putting problems in file order: top level, each backend in turn, failureHandling."""
+    """Sort key putting problems in file order: top level, each backend in turn, failureHandling, aggregation."""
     match = _BACKEND_INDEX.match(problem.field)
     if match:
         return 2, int(match.group(1))
@@ -50,6 +51,8 @@ def _section(problem: ValidationError) -> tuple[int, int]:
         return 3, FAILURE_KEYS.index(key) if key in FAILURE_KEYS else len(FAILURE_KEYS)
     if problem.field.startswith("failureHandling"):
         return 3, -1
+    if problem.field.startswith("aggregation"):
+        return 4, 0
     return 0, 0
 
 
@@ -97,7 +100,7 @@ def _rule_problems(
 
 @attrs.frozen
 class RuntimeConfig:
-    """Everything the runtime reads from its config file: the backends and how failures are handled.
+    """Everything the runtime reads from its config file: the backends, failure handling, aggregation.
 
     Build one with :meth:`load` or :meth:`from_dict`, which return only valid configs
     and otherwise raise ``ConfigError`` listing every problem.  Direct construction does
@@ -108,15 +111,16 @@ class RuntimeConfig:
     backends: tuple[BackendSpec, ...] = attrs.field(default=(), converter=_backend_tuple)
     failure_handling: FailureHandling = attrs.field(factory=FailureHandling)
     name: str | None = None
+    aggregation: AggregationConfig = attrs.field(factory=AggregationConfig)
 
     def problems(self) -> list[ValidationError]:
-        """Every problem: each backend's own, duplicate names, failure handling, the vMCP name."""
+        """Every problem: each backend's own, duplicate names, failure handling, the vMCP name, aggregation."""
         return _rule_problems(
             self.name,
             ((index, spec, frozenset()) for index, spec in enumerate(self.backends)),
             self.failure_handling,
             frozenset(),
-        )
+        ) + self.aggregation.problems("aggregation", {spec.name for spec in self.backends})
 
     def validate(self, source: str | None = None) -> RuntimeConfig:
         """Check every rule; return self so calls chain.
@@ -162,9 +166,12 @@ class RuntimeConfig:
                     entries.append((index, *parsed))
         handling, handling_skip = parse_failure_handling(data.get("failureHandling"), "failureHandling", found)
         found.extend(_rule_problems(None if "name" in top.bad else name, entries, handling, handling_skip))
+        names = {spec.name for _, spec, _ in entries}
+        aggregation = parse_aggregation(data.get("aggregation"), found, "aggregation", names)
         if found:
             raise ConfigError(_listed(sorted(found, key=_section)), source)
-        return cls(backends=tuple(spec for _, spec, _ in entries), failure_handling=handling, name=name)
+        backends = tuple(spec for _, spec, _ in entries)
+        return cls(backends=backends, failure_handling=handling, name=name, aggregation=aggregation)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RuntimeConfig:
@@ -193,4 +200,6 @@ class RuntimeConfig:
             backends.append(entry)
         data["backends"] = backends
         data["failureHandling"] = self.failure_handling.dump()
+        if self.aggregation != AggregationConfig():
+            data["aggregation"] = self.aggregation.dump()
         return data

@@ -20,7 +20,7 @@ one backend never overlap.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, assert_never, get_args
 
 import attrs
@@ -30,6 +30,7 @@ from vmcp_actors.actorkit.timers import Scheduler, Timer
 from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle_state import State
 from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
+from vmcp_actors.backend.routes import CallFailed
 from vmcp_actors.config.failure_handling import DEFAULT_STATUS_REPORTING_INTERVAL
 from vmcp_actors.config.health_settings import HealthConfig
 from vmcp_actors.health.messages import (
@@ -49,10 +50,10 @@ from vmcp_actors.health.probes import ProbeFailureKind, ProbeResult
 from vmcp_actors.health.rules import apply_lifecycle, apply_probe, record_revision, should_probe
 from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView, build_status, stopped_status
-from vmcp_actors.model.status import Status
+from vmcp_actors.model.status import BackendHealth, Status
 from vmcp_actors.reporting.protocol import Reporter
 
-__all__ = ["HealthActor", "StatusCell", "lifecycle_signal", "probe_result"]
+__all__ = ["HealthActor", "HealthHook", "StatusCell", "lifecycle_signal", "probe_result"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 HealthMessage = (
     BackendEvent
     | ProbeOutcome
+    | CallFailed
     | ProbeDue
     | AddBackend
     | RemoveBackend
@@ -71,6 +73,9 @@ HealthMessage = (
     | BuildFinalStatus
 )
 _MESSAGE_TYPES: Final = get_args(HealthMessage)
+
+HealthHook = Callable[[Mapping[str, BackendHealth]], None]
+"""Told every backend's health (observed ones only) whenever it changes; must return at once."""
 
 
 class StatusCell:
@@ -138,8 +143,11 @@ class HealthActor(GuardedActor):
         states: Mapping[str, BackendHealthState] | None = None,
         on_crash: CrashHandler | None = None,
         observers: Sequence[Mailbox] = (),
+        on_health: HealthHook | None = None,
     ) -> None:
         super().__init__("health monitor", on_crash)
+        self._on_health = on_health  # the data plane: which backends are routable
+        self._published_health: Mapping[str, BackendHealth] | None = None
         self._observers = tuple(observers)  # told each ProbeObserved (metrics)
         self._reporter = reporter
         self._scheduler = scheduler
@@ -181,14 +189,12 @@ class HealthActor(GuardedActor):
                 self._on_backend_event(message)
             case ProbeOutcome():
                 self._on_probe_outcome(message)
+            case CallFailed():
+                self._on_call_failed(message)
             case ProbeDue():
                 self._on_probe_due(message)
-            case AddBackend():
-                self._add(message)
-            case RemoveBackend():
-                self._remove(message.name)
-            case ReplaceBackendRef():
-                self._replace_ref(message)
+            case AddBackend() | RemoveBackend() | ReplaceBackendRef():
+                self._membership(message)
             case BackendGaveUp():
                 self._fold(message.name, LifecycleSignal.SESSION_LOST, message.reason)
             case Reassert():
@@ -205,6 +211,17 @@ class HealthActor(GuardedActor):
         return None
 
     # ------------------------------------------------------------------ backends
+
+    def _membership(self, message: AddBackend | RemoveBackend | ReplaceBackendRef) -> None:
+        match message:
+            case AddBackend():
+                self._add(message)
+            case RemoveBackend():
+                self._remove(message.name)
+            case ReplaceBackendRef():
+                self._replace_ref(message)
+            case _:
+                assert_never(message)
 
     def _add(self, message: AddBackend) -> None:
         name = message.view.name
@@ -309,6 +326,23 @@ class HealthActor(GuardedActor):
         self._schedule_probe(outcome.name)
         self._refresh()
 
+    def _on_call_failed(self, message: CallFailed) -> None:
+        """Passive health: a request that failed in transport or timed out counts like a failed probe, now."""
+        tracked = self._tracked.get(message.backend)
+        if tracked is None or not tracked.active:
+            return
+        clock = self._scheduler.clock
+        outcome = ProbeOutcome(message.backend, tracked.probes.token, ok=False, failure=message.failure)
+        self.states[message.backend] = apply_probe(
+            self.states.get(message.backend),
+            probe_result(outcome),
+            clock.now(),
+            clock.monotonic(),
+            self._config,
+            tracked.has_outgoing_auth,
+        )
+        self._refresh()
+
     def _tell_observers(self, outcome: ProbeOutcome, started: float | None) -> None:
         if not self._observers:
             return
@@ -369,6 +403,7 @@ class HealthActor(GuardedActor):
             name: attrs.evolve(t.view, state=None if waiting else self.states.get(name))
             for name, t in self._tracked.items()
         }
+        self._publish_health()
         previous = self._cell.value
         status = build_status(views, None, self._scheduler.clock.now(), previous=previous)
         if force or not status.same_content(previous):
@@ -377,3 +412,11 @@ class HealthActor(GuardedActor):
                 log.info("vmcp phase=%s message=%r", status.phase.value, status.message)
             self._reporter.report_status(status)
         return self._cell.value or status
+
+    def _publish_health(self) -> None:
+        if self._on_health is None:
+            return
+        health = {name: state.status for name, state in self.states.items() if name in self._tracked and state.observed}
+        if health != self._published_health:
+            self._published_health = health
+            self._on_health(health)

@@ -50,7 +50,11 @@ from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.backend.snapshot import BackendSnapshot, SnapshotCell
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.runtime_config import RuntimeConfig
-from vmcp_actors.errors import ReporterClosedError, VmcpError
+from vmcp_actors.dataplane.api import DataplaneAPI
+from vmcp_actors.dataplane.notify import StatusTap
+from vmcp_actors.dataplane.plane import Dataplane
+from vmcp_actors.dataplane.router import Router
+from vmcp_actors.errors import ReporterClosedError, RuntimeStoppedError
 from vmcp_actors.health.actor import StatusCell
 from vmcp_actors.health.messages import BuildFinalStatus, Refresh
 from vmcp_actors.health.probe_schedule import initial_wait
@@ -88,12 +92,12 @@ _FLUSH_SHARE: Final = 0.4
 _RESEND_ROUNDS: Final = 10
 
 
-class RuntimeStoppedError(VmcpError, RuntimeError):
-    """A command was sent to a runtime that has been stopped."""
+class Runtime(DataplaneAPI):
+    """A running vMCP: backends, health monitor, status reporter, data plane.  Use :meth:`start`.
 
-
-class Runtime:
-    """A running vMCP: backends, health monitor and status reporter.  Use :meth:`start`."""
+    The data plane API (``tools()``, ``call_tool()``, ``subscribe()``, ...) comes from
+    :class:`~vmcp_actors.dataplane.api.DataplaneAPI`.
+    """
 
     def __init__(
         self,
@@ -106,10 +110,13 @@ class Runtime:
         actor_threads: OwnedThreads,
         status_cell: StatusCell,
         board: BackendBoard,
+        dataplane: Dataplane,
         leadership: Leadership | None = None,
         metrics: MetricsObserver | None = None,
     ) -> None:
         self.config = config
+        self._dataplane = dataplane
+        self._router = Router(dataplane.cell, None if metrics is None else metrics.record_tool_call)
         #: The metrics (``metrics.registry`` to scrape); ``None`` when started with ``metrics=False``.
         self.metrics = metrics
         self.reporter = reporter
@@ -193,6 +200,7 @@ class Runtime:
             scheduler = owned = ThreadScheduler(name="vmcp-timers")
         timers: Scheduler = scheduler
         actor_threads = OwnedThreads()
+        dataplane = Dataplane(config.aggregation)
         try:
             io.start()
             status_cell = StatusCell()
@@ -201,7 +209,9 @@ class Runtime:
             supervisor = Supervisor.spawn(
                 io=io,
                 scheduler=timers,
-                reporter=actor_reporter if leadership is None else leadership.tap(actor_reporter),
+                reporter=StatusTap(
+                    actor_reporter if leadership is None else leadership.tap(actor_reporter), dataplane.notifier
+                ),
                 health_config=health,
                 status_interval=failure.status_reporting_interval,
                 status_cell=status_cell,
@@ -212,8 +222,11 @@ class Runtime:
                 restart_policy=restart_policy or RestartPolicy(),
                 on_auth_required=on_auth_required,
                 observers=() if observer is None else (observer,),
+                backend_hooks=dataplane.backend_hooks,
+                on_health=dataplane.on_health,
             )
         except BaseException:
+            dataplane.stop(5.0)
             io.stop(5.0)
             if owned is not None:
                 owned.stop()
@@ -232,6 +245,7 @@ class Runtime:
             actor_threads,
             status_cell,
             board,
+            dataplane,
             leadership,
             observer,
         )
@@ -281,13 +295,20 @@ class Runtime:
     def add_backend(self, spec: BackendSpec) -> BackendSnapshot:
         """Start supervising a new backend; it appears in the status at once."""
         future: concurrent.futures.Future[SnapshotCell] = concurrent.futures.Future()
-        cell: SnapshotCell = self._command(AddBackendCommand(spec, future), future)
+        self._dataplane.track(spec.name)
+        try:
+            cell: SnapshotCell = self._command(AddBackendCommand(spec, future), future)
+        except BaseException:
+            if spec.name not in self._board.cells:
+                self._dataplane.forget(spec.name)
+            raise
         return cell.value
 
     def remove_backend(self, name: str) -> None:
         """Stop a backend and drop it from the status."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._command(RemoveBackendCommand(name, future), future)
+        self._dataplane.forget(name)
 
     def update_backend(self, spec: BackendSpec) -> None:
         """Give a backend a new spec; it restarts only if ``config_changed`` says so."""
@@ -367,6 +388,7 @@ class Runtime:
         finally:
             if self._leadership is not None:
                 self._leadership.stop(_left(deadline, 1.0))  # after the final flush: release the Lease
+            self._dataplane.stop(_left(deadline, 0.5))
             self._io.stop(_left(deadline, 1.0))
             if self._owned_scheduler is not None:
                 self._owned_scheduler.stop()

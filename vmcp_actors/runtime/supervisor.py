@@ -35,11 +35,12 @@ from vmcp_actors.actorkit.timers import Scheduler
 from vmcp_actors.backend.actor import AuthRequiredHook, BackendActor
 from vmcp_actors.backend.lifecycle_state import Lifecycle, LifecyclePolicy
 from vmcp_actors.backend.messages import StartBackend, StopBackend, Subscribe, UpdateBackend
+from vmcp_actors.backend.routes import BackendHooks
 from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.health_settings import HealthConfig
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.health.actor import HealthActor, StatusCell
+from vmcp_actors.health.actor import HealthActor, HealthHook, StatusCell
 from vmcp_actors.health.messages import AddBackend, BackendGaveUp, Refresh, RemoveBackend, ReplaceBackendRef
 from vmcp_actors.health.state import BackendHealthState
 from vmcp_actors.health.status_builder import BackendView
@@ -134,8 +135,13 @@ class Supervisor(GuardedActor):
         on_auth_required: AuthRequiredHook | None = None,
         rng: random.Random | None = None,
         observers: Sequence[Mailbox] = (),
+        backend_hooks: BackendHooks | None = None,
+        on_health: HealthHook | None = None,
     ) -> None:
         super().__init__("supervisor")
+        # The data plane's hooks, handed to every backend actor and health actor started.
+        self._backend_hooks = backend_hooks
+        self._on_health = on_health
         # Told every backend event, probe outcome and actor restart (metrics).
         self._observers = tuple(observers)
         self._io = io
@@ -234,6 +240,7 @@ class Supervisor(GuardedActor):
             on_crash=crashed,
             rng=random.Random(self._rng.random()),
             initial=initial,
+            hooks=self._backend_hooks,
         )
         self._threads.add(thread)
         return ref
@@ -359,6 +366,7 @@ class Supervisor(GuardedActor):
             states=states,
             on_crash=crashed,
             observers=self._observers,
+            on_health=self._on_health,
         )
         self._threads.add(thread)
         return ref

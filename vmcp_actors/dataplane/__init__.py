@@ -1,0 +1,1 @@
+"""The vMCP data plane: aggregation of the backends' capabilities and routing of requests to them."""
