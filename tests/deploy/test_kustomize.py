@@ -140,24 +140,29 @@ def test_example_deployment_as_stored(own_plane: ControlPlane, admin: Kubectl) -
     (container,) = pod["containers"]
     assert spec["replicas"] == 2
     assert pod["serviceAccountName"] == "vmcp-actors"
-    assert pod["terminationGracePeriodSeconds"] > 15, "must exceed the runtime's 15 s stop bound"
+    assert pod["terminationGracePeriodSeconds"] > 10 + 15, "must exceed serve's 10 s drain + the 15 s stop bound"
     assert container["image"] == PLACEHOLDER_IMAGE
     assert container["command"] == [
         "vmcp-actors",
-        "run",
+        "serve",
         "--config",
         "/etc/vmcp/config.yaml",
-        "--metrics-port",
-        "9090",
-        "--metrics-host",
+        "--host",
         "0.0.0.0",
+        "--port",
+        "4483",
+        "--allowed-host",
+        "$(POD_IP)",
     ]
-    assert container["ports"] == [{"name": "metrics", "containerPort": 9090, "protocol": "TCP"}]
+    assert container["ports"] == [{"name": "mcp", "containerPort": 4483, "protocol": "TCP"}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "mcp", "scheme": "HTTP"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "mcp", "scheme": "HTTP"}
     env = {item["name"]: item["valueFrom"]["fieldRef"]["fieldPath"] for item in container["env"]}
     assert env == {
         "VMCP_NAME": "metadata.labels['app.kubernetes.io/instance']",
         "VMCP_NAMESPACE": "metadata.namespace",
         "POD_NAME": "metadata.name",
+        "POD_IP": "status.podIP",
     }
     labels = spec["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/instance"] == "my-vmcp"

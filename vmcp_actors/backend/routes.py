@@ -155,7 +155,13 @@ class RoutePublisher:
         return events
 
     def opened(self, attempt: int, connection: McpConnection) -> None:
-        """The connection of ``attempt`` is the backend's session now: fetch everything."""
+        """The connection of ``attempt`` is the backend's session now: fetch everything.
+
+        Without a data plane (no hooks) nothing is fetched: nobody would read the catalogue,
+        and the listing would only add requests to the backend's session.
+        """
+        if self._hooks is NO_HOOKS:
+            return
         self._connections = {attempt: connection}
         self._events = {a: e for a, e in self._events.items() if a >= attempt}
         self._catalogue = None
