@@ -17,8 +17,9 @@ client from ``rest.InClusterConfig()``, whose QPS of 0 means client-go's default
 Targets: at least 100x fewer requests than the naive reporter; the last status visible
 within 250 ms of the burst's end with the default limiter and within 50 ms with it off.
 
-One more section runs on the same control plane: requests per status change next to an
-operator-like writer, update path versus apply (:mod:`benchmarks.k8s_per_change`).
+Two more sections run on the same control plane: requests per status change next to an
+operator-like writer, update path versus apply (:mod:`benchmarks.k8s_per_change`), and
+leader failover times, graceful and SIGKILL (:mod:`benchmarks.bench_failover`).
 
 The benchmark starts its own control plane (``testkit/control_plane.py``, binaries from
 ``scripts/envtest.py ensure``) and installs toolhive's v0.63.0 CRD (``deploy/standalone/``),
@@ -38,6 +39,7 @@ from typing import Any, cast
 
 from kubernetes import client
 
+from benchmarks import bench_failover
 from benchmarks.common import pin_to_one_cpu, print_table, write_json
 from benchmarks.k8s_per_change import per_change_section
 from benchmarks.k8s_support import (
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sample = 100 if args.quick else 300
 
     with running_control_plane() as plane:
+        failover = bench_failover.failover_section(plane, 2 if args.quick else bench_failover.RUNS)
         per_change = per_change_section(plane, reps)
         naive = measure_naive(plane, "vmcp-naive", sample)
         scenarios = {"default limiter (5 QPS / burst 10)": DEFAULT_QPS, "limiter off": 0.0}
@@ -280,6 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": runs,
         "summary": summary,
         "requests_per_change": per_change,
+        "failover": failover,
     }
     write_json("k8s", result)
     return result
