@@ -5,11 +5,14 @@ own ``K8sReporter`` as the runtime's ServiceAccount, gated by its own elector.  
 views differ on purpose (replica A serves backend ``alpha``, B serves ``beta``), so the
 object says whose status it holds:
 
-* exactly one replica writes, and the status never flaps between the views;
+* exactly one replica writes, and the status never flaps between the views (a short
+  check with two replicas; three replicas over 60 s, watched and audited, are in
+  ``test_runtime_leadership_flaps_k8s``);
 * a graceful stop of the leader: its final status is written, the Lease released, and
   the follower's status replaces it within 1 s;
 * a killed leader (its elector stopped without releasing, its sink closed, as SIGKILL
-  leaves things): the follower's status is visible within the lease duration + 2 s;
+  leaves things): the follower's status is visible within the lease duration + 2 s
+  (``benchmarks/bench_failover`` kills a real leader process);
 * an API server outage longer than the renew deadline: the leader stops writing (no
   request at all, even as its status changes); when the server returns exactly one
   leads and its latest status lands.
