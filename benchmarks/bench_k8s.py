@@ -17,11 +17,9 @@ client from ``rest.InClusterConfig()``, whose QPS of 0 means client-go's default
 Targets: at least 100x fewer requests than the naive reporter; the last status visible
 within 250 ms of the burst's end with the default limiter and within 50 ms with it off.
 
-Requests per status change, next to an operator: 100 distinct statuses written one by one
-(50 ms apart) by ``K8sReporter`` with the update path (GET+PUT with resourceVersion, what
-this project did before) and with server-side apply (the default now), each alone and
-next to an operator-like writer doing GET+PUT of the whole status every 100 ms.  Target:
-exactly 1.0 request per change with apply, with or without the operator.
+Two more sections run on the same control plane: requests per status change next to an
+operator-like writer, update path versus apply (:mod:`benchmarks.k8s_per_change`), and
+leader failover times, graceful and SIGKILL (:mod:`benchmarks.bench_failover`).
 
 The benchmark starts its own control plane (``testkit/control_plane.py``, binaries from
 ``scripts/envtest.py ensure``) and installs toolhive's v0.63.0 CRD (``deploy/standalone/``),
@@ -33,96 +31,36 @@ Run: ``python -m benchmarks.bench_k8s [--pin] [--quick]``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import random
 import statistics
-import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from kubernetes import client
 
+from benchmarks import bench_failover
 from benchmarks.common import pin_to_one_cpu, print_table, write_json
-from testkit.cli_tools import TOOLHIVE_CRD_V0_63_0
+from benchmarks.k8s_per_change import per_change_section
+from benchmarks.k8s_support import (
+    NAMESPACE,
+    create_vmcp,
+    get_vmcp,
+    make_statuses,
+    running_control_plane,
+    wait_visible,
+)
 from testkit.control_plane import ControlPlane
-from testkit.crds import install_crd
-from testkit.project import create_vmcp as project_create_vmcp
-from testkit.project import load_envtest
-from vmcp_actors.model.status import Condition, ConditionStatus, DiscoveredBackend, Phase, Status
+from vmcp_actors.model.status import Status
 from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.kubernetes.mapping import GROUP, PLURAL, VERSION, desired_status
 from vmcp_actors.reporting.kubernetes.ratelimit import DEFAULT_BURST, DEFAULT_QPS
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 
-NAMESPACE = "bench"
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 UPDATES = 10_000
 DISTINCT = 50
 TARGET_REQUEST_RATIO = 100.0
 TARGET_VISIBLE_MS = {"default limiter (5 QPS / burst 10)": 250.0, "limiter off": 50.0}
-
-
-def make_statuses(distinct: int, tag: str) -> list[Status]:
-    """Statuses as the health monitor builds them: conditions, five backends, distinct content."""
-    phases = [Phase.READY, Phase.DEGRADED, Phase.READY, Phase.FAILED]
-    statuses = []
-    for i in range(distinct):
-        routable = i % 6
-        ready = ConditionStatus.TRUE if routable else ConditionStatus.FALSE
-        statuses.append(
-            Status(
-                phase=phases[i % len(phases)],
-                message=f"{tag}: status {i}, {routable}/5 backends routable",
-                conditions=(
-                    Condition("Ready", ready, "AllBackendsRoutable", f"{routable}/5", last_transition_time=T0),
-                    Condition(
-                        "BackendsDiscovered",
-                        ConditionStatus.TRUE,
-                        "BackendsDiscovered",
-                        "5 backends",
-                        last_transition_time=T0,
-                    ),
-                ),
-                discovered_backends=tuple(
-                    DiscoveredBackend(
-                        f"backend-{b}",
-                        url=f"http://backend-{b}.{NAMESPACE}.svc:8080/mcp",
-                        status="ready" if b < routable else "unavailable",
-                        consecutive_failures=(i + b) % 3,
-                    )
-                    for b in range(5)
-                ),
-                backend_count=routable,
-                timestamp=T0 + timedelta(seconds=i),
-            )
-        )
-    return statuses
-
-
-def create_vmcp(api: client.ApiClient, name: str) -> None:
-    project_create_vmcp(api, NAMESPACE, name)
-
-
-def get_vmcp(api: client.ApiClient, name: str) -> dict[str, Any]:
-    obj = client.CustomObjectsApi(api).get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
-    return cast(dict[str, Any], obj)
-
-
-def wait_visible(api: client.ApiClient, name: str, message: str, timeout: float = 30.0) -> tuple[float, int]:
-    """GET in a tight loop until the stored message is ``message``; return when that GET returned."""
-    deadline = time.perf_counter() + timeout
-    polls = 0
-    while True:
-        obj = get_vmcp(api, name)
-        seen = time.perf_counter()
-        polls += 1
-        status = obj.get("status") or {}
-        if (status.get("runtime") or status).get("message") == message:
-            return seen, polls
-        if seen > deadline:
-            raise TimeoutError(f"{name}: {message!r} not visible within {timeout} s")
 
 
 # --------------------------------------------------------------------------- the actor reporter
@@ -238,141 +176,7 @@ def measure_naive(plane: ControlPlane, name: str, sample: int) -> dict[str, Any]
     }
 
 
-# --------------------------------------------------------------------------- next to an operator
-
-PER_CHANGE_STATUSES = 100
-OPERATOR_PERIOD_S = 0.1
-REPORT_PERIOD_S = 0.05
-
-
-class OperatorWriter:
-    """toolhive's operator, as far as this object is concerned: GET + PUT of the whole status every 100 ms."""
-
-    def __init__(self, api: client.ApiClient, name: str) -> None:
-        self._objects = client.CustomObjectsApi(api)
-        self._name = name
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"operator-{name}")
-        self.writes = 0
-        self.conflicts = 0
-
-    def __enter__(self) -> OperatorWriter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        seq = 0
-        while not self._stop.wait(OPERATOR_PERIOD_S):
-            obj = get_vmcp(self._objects.api_client, self._name)
-            seq += 1
-            obj["status"] = {**(obj.get("status") or {}), "url": f"http://vmcp-{seq}.example"}
-            try:
-                self._objects.replace_namespaced_custom_object_status(
-                    GROUP, VERSION, NAMESPACE, PLURAL, self._name, obj, field_manager="toolhive-operator"
-                )
-                self.writes += 1
-            except client.ApiException as error:
-                if error.status != 409:
-                    raise
-                self.conflicts += 1
-
-
-def measure_per_change(plane: ControlPlane, name: str, method: str, with_operator: bool) -> dict[str, Any]:
-    """Write ``PER_CHANGE_STATUSES`` distinct statuses one by one; count the reporter's requests per change."""
-    admin = plane.admin_api_client()
-    create_vmcp(admin, name)
-    sink = K8sReporter(name, NAMESPACE, plane.admin_api_client(), qps=0, method=method)
-    statuses = make_statuses(PER_CHANGE_STATUSES + 1, f"{name}")
-    sink.report_status(statuses[0])  # the one read at start, and the layout decided
-    before = sink.stats()
-    operator = OperatorWriter(plane.admin_api_client(), name)
-    with operator if with_operator else contextlib.nullcontext():
-        for status in statuses[1:]:
-            sink.report_status(status)
-            time.sleep(REPORT_PERIOD_S)  # pacing: each status is a change of its own
-    after = sink.stats()
-    requests = after.total_requests - before.total_requests
-    writes = after.writes - before.writes
-    return {
-        "method": method,
-        "with_operator": with_operator,
-        "changes": PER_CHANGE_STATUSES,
-        "writes": writes,
-        "requests": requests,
-        "requests_by_verb": {v: after.requests.get(v, 0) - before.requests.get(v, 0) for v in after.requests},
-        "requests_per_change": requests / PER_CHANGE_STATUSES,
-        "conflicts": after.conflicts - before.conflicts,
-        "operator_writes": operator.writes,
-        "operator_conflicts": operator.conflicts,
-        "last_is_last_reported": get_vmcp(admin, name)["status"].get("runtime", {}).get("message")
-        == statuses[-1].message,
-    }
-
-
-def per_change_section(plane: ControlPlane, reps: int) -> dict[str, Any]:
-    """Requests per status change: update path vs apply, without and with a concurrent operator."""
-    results: dict[str, list[dict[str, Any]]] = {}
-    for method in ("update", "apply"):
-        for with_operator in (False, True):
-            label = f"{method}, {'with' if with_operator else 'no'} operator writer"
-            results[label] = [
-                measure_per_change(plane, f"pc-{method}-{int(with_operator)}-{rep}", method, with_operator)
-                for rep in range(reps)
-            ]
-    rows = []
-    summary: dict[str, Any] = {}
-    for label, runs in results.items():
-        per_change = statistics.median(r["requests_per_change"] for r in runs)
-        conflicts = statistics.median(r["conflicts"] / r["changes"] for r in runs)
-        operator_conflicts = statistics.median(r["operator_conflicts"] for r in runs)
-        apply_ok = not label.startswith("apply") or all(r["requests_per_change"] == 1.0 for r in runs)
-        correct = all(r["last_is_last_reported"] and r["writes"] == r["changes"] for r in runs)
-        summary[label] = {
-            "median_requests_per_change": per_change,
-            "median_409_per_change": conflicts,
-            "median_operator_409s": operator_conflicts,
-        }
-        rows.append(
-            [
-                label,
-                len(runs),
-                per_change,
-                conflicts,
-                operator_conflicts,
-                correct,
-                "PASS" if apply_ok and correct else "FAIL",
-            ]
-        )
-    print_table(
-        f"Requests per status change, {PER_CHANGE_STATUSES} changes {REPORT_PERIOD_S * 1000:.0f} ms apart, "
-        f"operator GET+PUT every {OPERATOR_PERIOD_S * 1000:.0f} ms (medians of {reps})",
-        ["reporter", "runs", "requests/change", "409s/change", "operator 409s", "all written", "target"],
-        rows,
-    )
-    return {"runs": results, "summary": summary}
-
-
 # --------------------------------------------------------------------------- main
-
-
-@contextlib.contextmanager
-def running_control_plane() -> Iterator[ControlPlane]:
-    """A real kube-apiserver + etcd with the CRD installed and the namespace created."""
-    binaries = load_envtest().ensure()
-    plane = ControlPlane(binaries)
-    started = time.monotonic()
-    plane.start()
-    try:
-        install_crd(plane, TOOLHIVE_CRD_V0_63_0)
-        plane.apply_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-        print(f"control plane ready in {time.monotonic() - started:.1f} s at {plane.url}")
-        yield plane
-    finally:
-        plane.stop()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -385,6 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sample = 100 if args.quick else 300
 
     with running_control_plane() as plane:
+        failover = bench_failover.failover_section(plane, 2 if args.quick else bench_failover.RUNS)
         per_change = per_change_section(plane, reps)
         naive = measure_naive(plane, "vmcp-naive", sample)
         scenarios = {"default limiter (5 QPS / burst 10)": DEFAULT_QPS, "limiter off": 0.0}
@@ -478,6 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": runs,
         "summary": summary,
         "requests_per_change": per_change,
+        "failover": failover,
     }
     write_json("k8s", result)
     return result

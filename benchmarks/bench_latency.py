@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "FileReporter", lambda key: FileReporter(Path(directory) / f"{key}.json"), transitions
         )
     if not args.no_k8s:
-        from benchmarks.bench_k8s import NAMESPACE, create_vmcp, running_control_plane
+        from benchmarks.k8s_support import NAMESPACE, create_vmcp, running_control_plane
         from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 
         with running_control_plane() as plane:

@@ -5,11 +5,14 @@ own ``K8sReporter`` as the runtime's ServiceAccount, gated by its own elector.  
 views differ on purpose (replica A serves backend ``alpha``, B serves ``beta``), so the
 object says whose status it holds:
 
-* exactly one replica writes, and the status never flaps between the views;
+* exactly one replica writes, and the status never flaps between the views (a short
+  check with two replicas; three replicas over 60 s, watched and audited, are in
+  ``test_runtime_leadership_flaps_k8s``);
 * a graceful stop of the leader: its final status is written, the Lease released, and
   the follower's status replaces it within 1 s;
 * a killed leader (its elector stopped without releasing, its sink closed, as SIGKILL
-  leaves things): the follower's status is visible within the lease duration + 2 s;
+  leaves things): the follower's status is visible within the lease duration + 2 s
+  (``benchmarks/bench_failover`` kills a real leader process);
 * an API server outage longer than the renew deadline: the leader stops writing (no
   request at all, even as its status changes); when the server returns exactly one
   leads and its latest status lands.
@@ -22,124 +25,31 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
 from testkit.control_plane import ControlPlane
-from testkit.project import create_vmcp, get_vmcp
-from tests.leadership.kube_support import FAST, RUNTIME_SA, Member, grant
-from tests.servers.fixtures import RunningServer, ServerFactory, mcp_servers
-from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
-from vmcp_actors.config.backend_spec import BackendSpec
-from vmcp_actors.config.failure_handling import FailureHandling
-from vmcp_actors.config.runtime_config import RuntimeConfig
-from vmcp_actors.leadership.service import Leadership
-from vmcp_actors.leadership.settings import LeaderElection
-from vmcp_actors.model.status import Phase
-from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
-from vmcp_actors.runtime.runtime import Runtime
+from testkit.project import create_vmcp
+from tests.leadership.kube_support import FAST, grant
+from tests.runtime.leadership_support import Replica, Replicas, in_api, own_view, ready, wait_api, wait_until
+from tests.servers.fixtures import ServerFactory, mcp_servers
 
 __all__ = ["mcp_servers"]  # fixture used below
 
 pytestmark = [pytest.mark.integration]
 
-HEALTH = FailureHandling(
-    health_check_interval=0.5, health_check_timeout=0.4, unhealthy_threshold=2, status_reporting_interval=30.0
-)
-RECONNECT = LifecyclePolicy(backoff=Backoff(initial=0.2, maximum=1.0, jitter=0.1))
-
-
-@dataclass
-class Replica:
-    name: str
-    runtime: Runtime
-    member: Member
-    reporter: K8sReporter
-    backend: RunningServer
-
-    def view(self) -> tuple[str, list[str]]:
-        status = self.runtime.status()
-        assert status is not None
-        return status.phase.value, [b.name for b in status.discovered_backends]
-
-
-class Replicas:
-    def __init__(self, plane: ControlPlane, namespace: str, servers: ServerFactory) -> None:
-        self.plane = plane
-        self.namespace = namespace
-        self.servers = servers
-        self.started: list[Replica] = []
-
-    def start(self, name: str, backend: RunningServer, *, events: bool = False) -> Replica:
-        settings = LeaderElection(
-            identity=name,
-            lease_duration=FAST.lease_duration,
-            renew_deadline=FAST.renew_deadline,
-            retry_period=FAST.retry_period,
-            request_timeout=FAST.request_timeout,
-            events=events,
-        )
-        leadership = Leadership(settings, "vmcp", self.namespace, self._client())
-        member = Member(leadership)
-        reporter = K8sReporter("vmcp", self.namespace, api_client=self._client(), **leadership.reporter_options())
-        spec = BackendSpec(name=name.removeprefix("pod-"), type="streamable-http", url=backend.url("/mcp"), timeout=5)
-        runtime = Runtime.start(
-            RuntimeConfig(backends=[spec], failure_handling=HEALTH),
-            reporter,
-            lifecycle_policy=RECONNECT,
-            leader_election=leadership,
-        )
-        replica = Replica(name, runtime, member, reporter, backend)
-        self.started.append(replica)
-        return replica
-
-    def _client(self) -> client.ApiClient:
-        return self.plane.service_account_api_client(self.namespace, RUNTIME_SA)
-
-    def stop_all(self) -> None:
-        for replica in self.started:
-            replica.runtime.stop(15.0)
-
 
 @pytest.fixture
-def replicas(
-    control_plane: ControlPlane, admin_api: client.ApiClient, namespace: str, mcp_servers: ServerFactory
-) -> Iterator[Replicas]:
+def replicas(control_plane: ControlPlane, admin_api: client.ApiClient, namespace: str) -> Iterator[Replicas]:
     create_vmcp(admin_api, namespace)
     grant(control_plane, namespace)
-    group = Replicas(control_plane, namespace, mcp_servers)
+    group = Replicas(control_plane, namespace)
     try:
         yield group
     finally:
         group.stop_all()
-
-
-def in_api(api: client.ApiClient, namespace: str) -> tuple[str, list[str]]:
-    whole: dict[str, Any] = get_vmcp(api, namespace).get("status") or {}
-    status: dict[str, Any] = whole.get("runtime") or {}  # the runtime's own subtree (toolhive v0.47+ CRD)
-    return str(status.get("phase", "")), [b["name"] for b in status.get("discoveredBackends") or []]
-
-
-def wait_api(
-    api: client.ApiClient, namespace: str, predicate: Callable[[tuple[str, list[str]]], bool], timeout: float
-) -> float:
-    """Poll every 10 ms until the object satisfies ``predicate``; return when (monotonic)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = in_api(api, namespace)
-        if predicate(seen):
-            return time.monotonic()
-        assert time.monotonic() < deadline, f"the object still shows {seen} after {timeout}s"
-        time.sleep(0.01)
-
-
-def ready(name: str) -> Callable[[tuple[str, list[str]]], bool]:
-    return lambda seen: seen == (Phase.READY.value, [name])
 
 
 def leader_and_follower(
@@ -149,10 +59,7 @@ def leader_and_follower(
     assert first.member.became_leader.wait(10)
     second = replicas.start("pod-beta", servers.echo("streamable-http"))
     wait_api(admin_api, replicas.namespace, ready("alpha"), 30)
-    deadline = time.monotonic() + 30
-    while second.runtime.status() is None or second.view() != ("Ready", ["beta"]):
-        assert time.monotonic() < deadline, "the follower never became Ready on its own"
-        time.sleep(0.05)
+    own_view(second, ready("beta"), "Ready")
     return first, second
 
 
@@ -207,26 +114,17 @@ def test_an_outage_stops_the_leaders_writes_and_one_leader_writes_the_latest_sta
     leader, _ = leader_and_follower(replicas, mcp_servers, admin_api)
     control_plane.stop_apiserver(graceful=False)
     try:
-        assert _wait(lambda: bool(leader.member.stopped), FAST.renew_deadline + 2), "the leader kept leading"
+        assert wait_until(lambda: bool(leader.member.stopped), FAST.renew_deadline + 2), "the leader kept leading"
         assert not leader.runtime.leading
         before = leader.reporter.stats().total_requests
         leader.backend.kill()  # its view changes while it cannot lead
-        assert _wait(lambda: leader.view()[0] != "Ready", 15), "the leader never saw its backend go"
+        assert wait_until(lambda: leader.view()[0] != "Ready", 15), "the leader never saw its backend go"
         time.sleep(FAST.lease_duration)  # an observation window: a whole lease of changes, and no request
         assert leader.reporter.stats().total_requests == before, "a replica that cannot lead made requests"
     finally:
         control_plane.start_apiserver()
-    assert _wait(lambda: sum(r.runtime.leading is True for r in replicas.started) == 1, 15), "nobody leads"
+    assert wait_until(lambda: sum(r.runtime.leading is True for r in replicas.started) == 1, 15), "nobody leads"
     (now_leading,) = [r for r in replicas.started if r.runtime.leading]
     expected = now_leading.view()
     wait_api(admin_api, replicas.namespace, lambda seen: seen == expected, 15)
     assert sum(r.runtime.leading is True for r in replicas.started) == 1
-
-
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
