@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,27 @@ def start_serve(backend_url: str, workdir: Path) -> tuple[Any, str]:
     return process, url
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(
+    run: Callable[[], Coroutine[Any, Any, dict[str, float]]], calls: int, roles: dict[str, int]
+) -> dict[str, float]:
+    """``asyncio.run(run())``'s numbers plus each role's CPU milliseconds per call (``roles``: name -> pid).
+
+    On a machine with two cores the CPU per call of all the processes together bounds the
+    throughput at 16 callers: this says where a path spends it.
+    """
+    before = {role: cpu_seconds(pid) for role, pid in roles.items()}
+    numbers = asyncio.run(run())
+    for role, pid in roles.items():
+        numbers[f"cpu_ms_{role}"] = (cpu_seconds(pid) - before[role]) * 1000 / calls
+    return numbers
+
+
 def median_numbers(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
@@ -225,9 +247,12 @@ def main(argv: list[str] | None = None) -> None:
             for mode in ("auto", "legacy"):
                 for concurrency in CONCURRENCY:
                     direct, through = [], []
+                    roles = {"client": os.getpid(), "backend": backend.pid}
+                    straight = functools.partial(client_numbers, backend_url, mode, calls, concurrency)
+                    served = functools.partial(serve_client_numbers, serve_url, mode, calls, concurrency)
                     for _ in range(repeat):
-                        direct.append(asyncio.run(client_numbers(backend_url, mode, calls, concurrency)))
-                        through.append(asyncio.run(serve_client_numbers(serve_url, mode, calls, concurrency)))
+                        direct.append(with_cpu(straight, calls, roles))
+                        through.append(with_cpu(served, calls, {**roles, "serve": serve_process.pid}))
                     key = f"{'2026-07-28' if mode == 'auto' else '2025-11-25'} x{concurrency}"
                     results["serve"][key] = {"direct": median_numbers(direct), "serve": median_numbers(through)}
     finally:
@@ -275,9 +300,23 @@ def report(results: dict[str, Any]) -> None:
                     numbers["calls_per_s"],
                     numbers["p50_ms"] / pair["direct"]["p50_ms"],
                     numbers["calls_per_s"] / pair["direct"]["calls_per_s"],
+                    numbers.get("cpu_ms_client", 0.0),
+                    numbers.get("cpu_ms_serve", 0.0),
+                    numbers.get("cpu_ms_backend", 0.0),
                 )
             )
-    header = ("protocol, callers", "path", "p50 ms", "p99 ms", "calls/s", "x p50", "x calls/s")
+    header = (
+        "protocol, callers",
+        "path",
+        "p50 ms",
+        "p99 ms",
+        "calls/s",
+        "x p50",
+        "x calls/s",
+        "CPU ms/call: client",
+        "serve",
+        "backend",
+    )
     print_table(f"SDK Client through serve vs straight to the backend ({results['calls']} calls)", header, rows)
     write_json("bench_dataplane", results)
 
