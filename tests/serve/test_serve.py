@@ -92,13 +92,16 @@ def test_endpoints_and_readyz_follow_the_phase(start_serve: Any, mcp_servers: Se
     assert health["backends"]["web"]["status"] == "ready"
     assert health["backends"]["web"]["tools"] == 10
     assert health["backends"]["web"]["probeLatencyMs"] > 0
+    assert health["backends"]["web"]["lastError"] is None
     web.kill()
 
     asyncio.run(tools(lambda names: not _web(names)))
     not_ready = serve.get("/readyz")
     assert not_ready.status_code == 503
     assert not_ready.json()["phase"] == "Failed"
-    assert serve.get("/api/backends/health").json()["backends"]["web"]["status"] == "unavailable"
+    gone = serve.get("/api/backends/health").json()["backends"]["web"]
+    assert gone["status"] == "unavailable"
+    assert gone["lastError"], "an unavailable backend says why"
 
 
 def test_clients_are_told_when_a_backend_vanishes_and_returns(start_serve: Any, mcp_servers: ServerFactory) -> None:

@@ -72,7 +72,10 @@ def backends_health_body(runtime: Runtime) -> dict[str, Any]:
             "status": health,
             "state": snapshot.state.value,
             "consecutiveFailures": entry.consecutive_failures if entry else snapshot.consecutive_failures,
-            "lastError": (entry.message if entry and entry.message else snapshot.last_error) or None,
+            # A healthy backend's status message is "Healthy": not an error.
+            "lastError": None
+            if health == "ready"
+            else (entry.message if entry and entry.message else snapshot.last_error) or None,
             "lastHealthCheck": entry.last_health_check.isoformat() if entry and entry.last_health_check else None,
             "circuitBreakerState": entry.circuit_breaker_state.value if entry and entry.circuit_breaker_state else None,
             "probeLatencyMs": round(latency * 1000, 3) if latency is not None else None,
