@@ -23,7 +23,9 @@ import pytest
 import yaml
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, iter_manifests, raw_request
+from testkit.control_plane import ControlPlane
+from testkit.kube_rest import raw_request
+from testkit.manifests import iter_manifests
 from testkit.project import DEPLOY_DIR, load_envtest
 
 #: toolhive's current CRD, shipped for standalone clusters by the opt-in ``deploy/standalone/``.

@@ -14,7 +14,8 @@ from typing import Any, Final
 
 import yaml
 
-from testkit.control_plane import ControlPlane, raw_request
+from testkit.control_plane import ControlPlane
+from testkit.kube_rest import raw_request
 from testkit.project import CRD_NAME
 
 __all__ = ["FIELD_MANAGER", "install_crd"]

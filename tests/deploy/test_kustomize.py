@@ -30,7 +30,8 @@ from testkit.cli_tools import (
     load_documents,
     run_checked,
 )
-from testkit.control_plane import ControlPlane, raw_request
+from testkit.control_plane import ControlPlane
+from testkit.kube_rest import raw_request
 from testkit.project import CRD_NAME, DEPLOY_DIR
 
 # kubectl may have to be built inside a fixture (see cli_tools.PROVISIONING_TIMEOUT_S).

@@ -23,7 +23,8 @@ from testkit.cli_tools import (
     kubectl_binary,
     service_account_kubectl,
 )
-from testkit.control_plane import ControlPlane, raw_request
+from testkit.control_plane import ControlPlane
+from testkit.kube_rest import raw_request
 from testkit.project import DEPLOY_DIR, create_vmcp
 
 # kubectl may have to be built inside a fixture (see cli_tools.PROVISIONING_TIMEOUT_S).

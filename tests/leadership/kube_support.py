@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, poll_until
+from testkit.control_plane import ControlPlane
+from testkit.plane_process import poll_until
 from vmcp_actors.leadership.service import Leadership
 from vmcp_actors.leadership.settings import LeaderElection
 

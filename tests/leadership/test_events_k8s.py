@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, poll_until
+from testkit.control_plane import ControlPlane
+from testkit.plane_process import poll_until
 from testkit.project import create_vmcp, get_vmcp
 from tests.leadership.kube_support import FAST, RUNTIME_SA, Member, grant
 from tests.servers.fixtures import RunningServer, ServerFactory, mcp_servers

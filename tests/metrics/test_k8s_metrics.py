@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, poll_until
+from testkit.control_plane import ControlPlane
+from testkit.plane_process import poll_until
 from testkit.project import DEPLOY_DIR, create_vmcp, get_vmcp
 from testkit.waits import bound
 from tests.metrics.scrape import Samples, eventually, scrape_url

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, poll_until
+from testkit.control_plane import ControlPlane
+from testkit.plane_process import poll_until
 from testkit.project import create_vmcp
 from testkit.waits import bound
 from tests.leadership.kube_support import FAST, RUNTIME_SA, grant

@@ -14,7 +14,10 @@ from typing import Any, TypeVar, cast
 import pytest
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, iter_manifests, poll_until, raw_request
+from testkit.control_plane import ControlPlane
+from testkit.kube_rest import raw_request
+from testkit.manifests import iter_manifests
+from testkit.plane_process import poll_until
 from testkit.project import DEPLOY_DIR, get_vmcp
 from vmcp_actors.actorkit.backoff import Backoff
 from vmcp_actors.model.conditions import CONDITION_BACKENDS_DISCOVERED, CONDITION_DEGRADED, CONDITION_READY

@@ -27,8 +27,10 @@ import pytest
 from kubernetes import client
 
 from testkit.cli_tools import TOOLHIVE_CRD_PRE_V0_47
-from testkit.control_plane import ControlPlane, iter_manifests, raw_request
+from testkit.control_plane import ControlPlane
 from testkit.crds import install_crd
+from testkit.kube_rest import raw_request
+from testkit.manifests import iter_manifests
 from testkit.project import DEPLOY_DIR, create_vmcp, get_vmcp
 from tests.reporting.kube_support import (
     FIELD_MANAGER,

@@ -22,7 +22,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, poll_until
+from testkit.control_plane import ControlPlane
+from testkit.plane_process import poll_until
 from testkit.processes import child_pids
 from testkit.project import REPO_ROOT, create_vmcp, get_vmcp
 from testkit.waits import bound

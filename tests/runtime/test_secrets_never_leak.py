@@ -27,7 +27,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from testkit.control_plane import ControlPlane, poll_until
+from testkit.control_plane import ControlPlane
+from testkit.plane_process import poll_until
 from testkit.project import create_vmcp, get_vmcp
 from tests.servers.fixtures import SERVERS_DIR, RunningServer, ServerFactory
 from tests.sinks import FileSink

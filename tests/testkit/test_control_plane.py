@@ -15,7 +15,9 @@ import pytest
 import urllib3
 from kubernetes import client, config
 
-from testkit.control_plane import ControlPlane, iter_manifests, raw_request
+from testkit.control_plane import ControlPlane
+from testkit.kube_rest import raw_request
+from testkit.manifests import iter_manifests
 from testkit.project import CRD_NAME, DEPLOY_DIR, create_vmcp, get_vmcp, vmcp_manifest
 
 GROUP = "toolhive.stacklok.dev"
