@@ -10,7 +10,8 @@ import pytest
 from vmcp_actors.backend.connect_params import DEFAULT_MAX_RESPONSE_BYTES, ConnectParams, params_for
 from vmcp_actors.backend.failures import BackendError, FailureKind
 from vmcp_actors.config.auth import AuthSpec
-from vmcp_actors.config.backend_spec import DEFAULT_REMOTE_TIMEOUT, DEFAULT_STDIO_START_TIMEOUT, BackendSpec
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.backend_values import DEFAULT_REMOTE_TIMEOUT, DEFAULT_STDIO_START_TIMEOUT
 from vmcp_actors.errors import ConfigError
 
 

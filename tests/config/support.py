@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from vmcp_actors.config.backend_spec import BackendSpec, TransportType
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.backend_values import TransportType
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.errors import ConfigError, ValidationError

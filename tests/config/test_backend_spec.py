@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from tests.config.support import EXAMPLE, example, only_problem, problems_of
 from vmcp_actors.config.auth import AuthSpec, AuthType
-from vmcp_actors.config.backend_spec import DEFAULT_CONNECT_TIMEOUT, BackendSpec
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.backend_values import DEFAULT_CONNECT_TIMEOUT
 from vmcp_actors.config.fields import ROOT_FIELD
 from vmcp_actors.errors import ConfigError, ValidationError
 

@@ -53,8 +53,9 @@ from vmcp_actors.metrics.observer import REQUESTED, MetricsObserver, probe_outco
 from vmcp_actors.metrics.sinks import attach_request_observer, sink_label
 from vmcp_actors.metrics.state import RuntimeView, state_families
 from vmcp_actors.model.status import DiscoveredBackend, Phase, Status
-from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterEvent
+from vmcp_actors.reporting.actor_reporter import ActorReporter
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
+from vmcp_actors.reporting.sink_actor import ReporterEvent
 from vmcp_actors.reporting.sinks import FileReporter, LoggingReporter, NoOpReporter, TeeReporter
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,7 +14,8 @@ from typing import Literal
 import attrs
 
 from vmcp_actors.backend.failures import BackendError, Failure, FailureKind, redact_url
-from vmcp_actors.config.backend_spec import DEFAULT_REMOTE_TIMEOUT, BackendSpec
+from vmcp_actors.config.backend_spec import BackendSpec
+from vmcp_actors.config.backend_values import DEFAULT_REMOTE_TIMEOUT
 from vmcp_actors.errors import ValidationError
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ConnectParams", "ServerInfo", "TransportKind", "params_for"]

@@ -4,8 +4,9 @@ The stage below every other: it imports only the error types, attrs and PyYAML, 
 the MCP SDK, pykka or the Kubernetes client, so ``vmcp-actors validate`` stays fast.
 Modules, each with one job: ``fields`` (field paths in problems), ``durations`` (Go
 durations), ``reading`` (mappings and YAML/JSON files, strictly), ``health_settings``
-(the health monitor's settings and defaults), ``auth`` and ``backend_spec`` (one
-backend), ``failure_handling`` (the ``failureHandling`` block), ``runtime_config``
+(the health monitor's settings and defaults), ``auth``, ``backend_values`` and
+``backend_spec`` (one backend: what its fields may hold, and the spec),
+``failure_handling`` (the ``failureHandling`` block), ``runtime_config``
 (the whole file), ``files`` (reading a user's file safely: regular, bounded),
 ``yaml_loading`` (YAML without duplicate keys or alias bombs),
 ``redaction`` (URLs and text without secrets), ``secret_values`` (the secrets a config
@@ -13,13 +14,12 @@ holds, as a redactor) and ``log_redaction`` (a logging filter using it).
 """
 
 from vmcp_actors.config.auth import AuthSpec, AuthType
-from vmcp_actors.config.backend_spec import (
+from vmcp_actors.config.backend_spec import BackendSpec, redact
+from vmcp_actors.config.backend_values import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_REMOTE_TIMEOUT,
     DEFAULT_STDIO_START_TIMEOUT,
-    BackendSpec,
     TransportType,
-    redact,
 )
 from vmcp_actors.config.durations import format_duration, parse_duration
 from vmcp_actors.config.failure_handling import DEFAULT_STATUS_REPORTING_INTERVAL, FailureHandling, PartialFailureMode

@@ -16,7 +16,8 @@
 Values are frozen and carry no behaviour beyond lookups: the rules that apply them live in
 :mod:`vmcp_actors.dataplane.aggregation`.  Parsing never stops at the first problem; every
 problem is a :class:`~vmcp_actors.errors.ValidationError` whose ``field`` is the path in the
-file (``aggregation.tools[1].overrides.search.name``), like the rest of the config.
+file (``aggregation.tools[1].overrides.search.name``), like the rest of the config; the
+per-entry checks live in :mod:`~vmcp_actors.config.aggregation_rules`.
 
 Two rules can only be checked against the live tools and are enforced at aggregation time,
 not here: under ``manual`` a clash no override resolves hides every clashing tool (and is
@@ -28,12 +29,12 @@ the same exposed name.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 
+from vmcp_actors.config.aggregation_rules import key_path, manual_collisions, name_list_problems, workload_problems
 from vmcp_actors.errors import ValidationError
 
 __all__ = [
@@ -46,9 +47,6 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX_FORMAT: Final = "{workload}_"
-#: MCP tool names (SEP-986): 1-128 of letters, digits, ``_``, ``-``, ``.`` and ``/``.
-_TOOL_NAME: Final = re.compile(r"[A-Za-z0-9_./-]{1,128}")
-_SIMPLE_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 #: ToolAnnotations fields an override may set, with the type each must have.
 ANNOTATION_TYPES: Final[Mapping[str, type]] = {
     "title": str,
@@ -158,11 +156,11 @@ class AggregationConfig:
             found.append(
                 ValidationError(f"{resolution}.priorityOrder", "is required by conflictResolution: priority", None)
             )
-        found.extend(_name_list_problems(f"{resolution}.priorityOrder", self.priority_order, backends))
+        found.extend(name_list_problems(f"{resolution}.priorityOrder", self.priority_order, backends))
         workloads: dict[str, int] = {}
         for index, entry in enumerate(self.tools):
             entry_path = f"{path}.tools[{index}]"
-            found.extend(_workload_problems(entry, entry_path, backends))
+            found.extend(workload_problems(entry, entry_path, backends))
             if entry.workload in workloads:
                 found.append(
                     ValidationError(
@@ -173,7 +171,7 @@ class AggregationConfig:
                 )
             workloads.setdefault(entry.workload, index)
         if self.conflict_resolution is ConflictResolution.MANUAL:
-            found.extend(_manual_collisions(self.tools, path))
+            found.extend(manual_collisions(self.tools, path))
         return found
 
     def dump(self) -> dict[str, Any]:
@@ -186,96 +184,6 @@ class AggregationConfig:
         if self.tools:
             data["tools"] = [_dump_workload(entry) for entry in self.tools]
         return data
-
-
-# --------------------------------------------------------------------------- rules
-
-
-def _key_path(path: str, key: object) -> str:
-    if isinstance(key, str) and _SIMPLE_KEY.fullmatch(key):
-        return f"{path}.{key}"
-    return f"{path}[{key!r}]"
-
-
-def _name_list_problems(path: str, names: tuple[str, ...], backends: Collection[str] | None) -> list[ValidationError]:
-    found: list[ValidationError] = []
-    seen: set[str] = set()
-    for index, name in enumerate(names):
-        if not name:
-            found.append(ValidationError(f"{path}[{index}]", "must not be empty", name))
-        elif name in seen:
-            found.append(ValidationError(f"{path}[{index}]", f"{name!r} is listed twice", name))
-        elif backends is not None and name not in backends:
-            found.append(ValidationError(f"{path}[{index}]", f"no backend named {name!r}", name))
-        seen.add(name)
-    return found
-
-
-def _workload_problems(entry: WorkloadTools, path: str, backends: Collection[str] | None) -> list[ValidationError]:
-    found: list[ValidationError] = []
-    if not entry.workload:
-        found.append(ValidationError(f"{path}.workload", "is required (the name of a backend)", None))
-    elif backends is not None and entry.workload not in backends:
-        known = ", ".join(sorted(backends)) or "none configured"
-        found.append(
-            ValidationError(f"{path}.workload", f"no backend named {entry.workload!r} (backends: {known})", None)
-        )
-    if entry.filter is not None:
-        found.extend(_duplicates(f"{path}.filter", entry.filter))
-    targets: dict[str, str] = {}
-    for tool, override in entry.overrides:
-        field = _key_path(f"{path}.overrides", tool)
-        if entry.filter is not None and tool not in entry.filter:
-            found.append(ValidationError(field, f"overrides {tool!r}, which the filter hides", tool))
-        if override.name is None and override.description is None and not override.annotations:
-            found.append(ValidationError(field, "must set at least one of name, description, annotations", None))
-        if override.name is not None and not _TOOL_NAME.fullmatch(override.name):
-            found.append(
-                ValidationError(f"{field}.name", "must be 1-128 letters, digits, '_', '-', '.' or '/'", override.name)
-            )
-        elif override.name is not None and override.name in targets:
-            found.append(
-                ValidationError(
-                    f"{field}.name", f"{override.name!r} is also the new name of {targets[override.name]!r}", None
-                )
-            )
-        if override.name is not None:
-            targets.setdefault(override.name, tool)
-    return found
-
-
-def _duplicates(path: str, names: tuple[str, ...]) -> list[ValidationError]:
-    seen: set[str] = set()
-    found: list[ValidationError] = []
-    for index, name in enumerate(names):
-        if not name:
-            found.append(ValidationError(f"{path}[{index}]", "must not be empty", name))
-        elif name in seen:
-            found.append(ValidationError(f"{path}[{index}]", f"{name!r} is listed twice", name))
-        seen.add(name)
-    return found
-
-
-def _manual_collisions(entries: tuple[WorkloadTools, ...], path: str) -> list[ValidationError]:
-    """Under ``manual``, two backends' overrides must not produce the same name."""
-    owner: dict[str, str] = {}
-    found: list[ValidationError] = []
-    for index, entry in enumerate(entries):
-        for tool, override in entry.overrides:
-            if override.name is None:
-                continue
-            field = f"{_key_path(f'{path}.tools[{index}].overrides', tool)}.name"
-            if override.name in owner and owner[override.name] != entry.workload:
-                found.append(
-                    ValidationError(
-                        field,
-                        f"{override.name!r} is also the new name of a tool of {owner[override.name]!r}; "
-                        "under conflictResolution: manual every exposed name must be unique",
-                        None,
-                    )
-                )
-            owner.setdefault(override.name, entry.workload)
-    return found
 
 
 def _dump_workload(entry: WorkloadTools) -> dict[str, Any]:
@@ -315,7 +223,7 @@ class _Shape:
         for key in value:
             if key not in known:
                 self.found.append(
-                    ValidationError(_key_path(path, key), f"unknown key (known keys: {', '.join(known)})", None)
+                    ValidationError(key_path(path, key), f"unknown key (known keys: {', '.join(known)})", None)
                 )
         return {key: item for key, item in value.items() if key in known}
 
@@ -393,7 +301,7 @@ def _parse_workload(shape: _Shape, data: object, path: str) -> WorkloadTools:
         shape.found.append(ValidationError(f"{path}.overrides", f"must be a mapping, got {type(raw).__name__}", None))
         raw = None
     for tool, item in (raw or {}).items():
-        field = _key_path(f"{path}.overrides", tool)
+        field = key_path(f"{path}.overrides", tool)
         if not isinstance(tool, str) or not tool:
             shape.found.append(ValidationError(field, "tool names must be non-empty strings", None))
             continue

@@ -1,5 +1,8 @@
 """Backend configuration: ``BackendSpec``, its validation, change detection and parsing.
 
+What its fields may hold (transports, timeout defaults, size and name bounds) is in
+:mod:`~vmcp_actors.config.backend_values`.
+
 The rules are muster's (``ValidateConfiguration`` messages, ``ConfigurationChanged``
 semantics), so a config that muster accepts behaves the same here.  Three things
 differ: URLs and timeouts are sanity-checked at validation rather than failing at the
@@ -11,8 +14,6 @@ transport, stdio included (muster fixes stdio at 10 s).
 
 from __future__ import annotations
 
-import enum
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -20,91 +21,24 @@ from urllib.parse import urlsplit
 import attrs
 
 from vmcp_actors.config.auth import AuthSpec, parse_auth
+from vmcp_actors.config.backend_values import (
+    DEFAULT_CONNECT_TIMEOUT,
+    MAX_RESPONSE_BYTES,
+    MAX_TIMEOUT,
+    MIN_RESPONSE_BYTES,
+    NAME_PATTERN,
+    NAME_RULE,
+    TransportType,
+    frozen_args,
+    frozen_pairs,
+    transport_type,
+)
 from vmcp_actors.config.fields import ROOT_FIELD, show, unknown_keys
 from vmcp_actors.config.reading import MappingReader
 from vmcp_actors.config.redaction import REDACTED, redact_url
 from vmcp_actors.errors import ConfigError, ValidationError
 
-__all__ = [
-    "DEFAULT_CONNECT_TIMEOUT",
-    "DEFAULT_REMOTE_TIMEOUT",
-    "DEFAULT_STDIO_START_TIMEOUT",
-    "NAME_PATTERN",
-    "NAME_RULE",
-    "BackendSpec",
-    "TransportType",
-    "backend_rule_problems",
-    "parse_backend",
-    "redact",
-]
-
-#: The connect (handshake) timeout of a backend that sets no ``timeout``, whatever its
-#: transport: muster's ``DefaultRemoteTimeout`` and the CRD default of ``spec.timeout``.
-#: muster gives stdio a fixed 10 s instead, but a stdio server's handshake includes its
-#: interpreter start, and ``import fastmcp`` alone took 8-11 s on a loaded 2-core
-#: machine: 10 s failed such servers over and over.  A server that never answers still
-#: fails within this bound.
-DEFAULT_CONNECT_TIMEOUT: Final = 30.0
-#: The default for remote backends (kept under muster's name).
-DEFAULT_REMOTE_TIMEOUT: Final = DEFAULT_CONNECT_TIMEOUT
-#: The default for stdio backends: the same, see ``DEFAULT_CONNECT_TIMEOUT``.
-DEFAULT_STDIO_START_TIMEOUT: Final = DEFAULT_CONNECT_TIMEOUT
-#: No sane MCP connect takes longer; a larger value is almost always a unit mistake (ms).
-MAX_TIMEOUT: Final = 3600.0
-#: Bounds of ``maxResponseBytes`` (the largest message a backend may send; unset means
-#: the backend stage's default, 16 MiB): below 1 KiB no ``initialize`` answer fits, above
-#: 1 GiB the limit no longer protects the host.
-MIN_RESPONSE_BYTES: Final = 1 << 10
-MAX_RESPONSE_BYTES: Final = 1 << 30
-#: A backend or vMCP name: what Kubernetes accepts as a resource name, and safe in a path.
-NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
-NAME_RULE: Final = "must be 1-253 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
-
-
-class TransportType(enum.StrEnum):
-    """How the runtime talks to a backend: a child process's stdio, or HTTP."""
-
-    STDIO = "stdio"
-    STREAMABLE_HTTP = "streamable-http"
-    SSE = "sse"
-
-    @property
-    def remote(self) -> bool:
-        """Muster's ``IsRemote``: everything but stdio."""
-        return self is not TransportType.STDIO
-
-
-def _transport(value: object) -> TransportType:
-    # Only a string is converted: str() of an alias-bomb list would be gigabytes long.
-    if isinstance(value, TransportType):
-        return value
-    if isinstance(value, str) and value in TransportType.__members__.values():
-        return TransportType(value)
-    raise ValidationError(
-        "type", f"unsupported MCP server type: {show(value)} (expected stdio, streamable-http or sse)", value
-    )
-
-
-def _pairs(value: object) -> tuple[tuple[str, str], ...]:
-    """Freeze a mapping into sorted pairs, so missing and empty compare equal (muster)."""
-    if value is None:
-        return ()
-    items: Iterable[Any]
-    if isinstance(value, Mapping):
-        items = value.items()
-    elif isinstance(value, (list, tuple)):
-        items = value
-    else:
-        raise TypeError(f"expected a mapping, got {type(value).__name__}")
-    return tuple(sorted((str(k), str(v)) for k, v in items))
-
-
-def _args(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise TypeError(f"expected a list of strings, got {type(value).__name__}")
-    return tuple(str(v) for v in value)
+__all__ = ["BackendSpec", "backend_rule_problems", "parse_backend", "redact"]
 
 
 def redact(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -129,12 +63,12 @@ class BackendSpec:
     """
 
     name: str
-    type: TransportType = attrs.field(default=TransportType.STDIO, converter=_transport)
+    type: TransportType = attrs.field(default=TransportType.STDIO, converter=transport_type)
     command: str | None = None
-    args: tuple[str, ...] = attrs.field(default=(), converter=_args)
-    env: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    args: tuple[str, ...] = attrs.field(default=(), converter=frozen_args)
+    env: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=frozen_pairs)
     url: str | None = None
-    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=frozen_pairs)
     timeout: float | None = None
     auto_start: bool = True
     tool_prefix: str = ""
@@ -348,7 +282,7 @@ def _transport_of(reader: MappingReader) -> TransportType:
     if reader.data.get("type") is None:
         reader.fail("type", "type is required (stdio, streamable-http or sse)")
         return TransportType.STDIO
-    return reader.convert("type", _transport, TransportType.STDIO)
+    return reader.convert("type", transport_type, TransportType.STDIO)
 
 
 def _url_of(reader: MappingReader) -> str | None:

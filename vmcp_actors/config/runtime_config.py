@@ -17,7 +17,8 @@ from typing import Any, Final
 import attrs
 
 from vmcp_actors.config.aggregation import AggregationConfig, parse_aggregation
-from vmcp_actors.config.backend_spec import NAME_PATTERN, NAME_RULE, BackendSpec, backend_rule_problems, parse_backend
+from vmcp_actors.config.backend_spec import BackendSpec, backend_rule_problems, parse_backend
+from vmcp_actors.config.backend_values import NAME_PATTERN, NAME_RULE
 from vmcp_actors.config.failure_handling import FAILURE_KEYS, FailureHandling, parse_failure_handling
 from vmcp_actors.config.fields import ROOT_FIELD, show, unknown_keys
 from vmcp_actors.config.reading import MappingReader, is_list, read_document

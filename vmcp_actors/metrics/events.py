@@ -2,7 +2,7 @@
 
 Probe outcomes are published by the health actor (:class:`~vmcp_actors.health.messages.ProbeObserved`),
 lifecycle changes by the backend actors (:class:`~vmcp_actors.backend.messages.BackendEvent`),
-and reporter outcomes by the reporter (:class:`~vmcp_actors.reporting.actor_reporter.ReporterEvent`).
+and reporter outcomes by the reporter (:class:`~vmcp_actors.reporting.sink_actor.ReporterEvent`).
 What the supervisor does sits above those layers, so its event is defined here, where
 both the supervisor and the observer can import it.
 """

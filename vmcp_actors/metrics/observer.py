@@ -5,7 +5,7 @@ backend actors publish their :class:`~vmcp_actors.backend.messages.BackendEvent`
 as to any subscriber, the health actor tells it each
 :class:`~vmcp_actors.health.messages.ProbeObserved`, the supervisor each
 :class:`~vmcp_actors.metrics.events.BackendRestarted`, the reporter each
-:class:`~vmcp_actors.reporting.actor_reporter.ReporterEvent` and the Kubernetes reporter
+:class:`~vmcp_actors.reporting.sink_actor.ReporterEvent` and the Kubernetes reporter
 each request's verb and code -- and go on at once: a hand-off is one append to a
 ``queue.SimpleQueue``, which never blocks and takes no lock in Python code.  The observer
 thread takes the events in order and updates the prometheus_client objects, so whatever
@@ -35,7 +35,8 @@ from vmcp_actors.metrics.events import BackendRestarted
 from vmcp_actors.metrics.registry import TOOL_CALL_OUTCOMES, VmcpMetrics
 from vmcp_actors.metrics.sinks import attach_request_observer, sink_label
 from vmcp_actors.metrics.state import RuntimeView
-from vmcp_actors.reporting.actor_reporter import ActorReporter, ReporterEvent, ReporterObserver
+from vmcp_actors.reporting.actor_reporter import ActorReporter
+from vmcp_actors.reporting.sink_actor import ReporterEvent, ReporterObserver
 
 if TYPE_CHECKING:
     from vmcp_actors.leadership.service import Leadership

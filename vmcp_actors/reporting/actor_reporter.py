@@ -5,7 +5,8 @@ What toolhive's ``Reporter`` interface only documents, this does:
 * **Coalesce at the sender** (:mod:`~vmcp_actors.reporting.mailslot`): a burst of a
   hundred thousand updates costs as many slot writes and a handful of pykka ``tell``\ s,
   not a hundred thousand envelopes in an inbox.
-* **Serialise.**  Only the actor thread calls the sink: one write at a time, in order.
+* **Serialise.**  Only the actor thread (:mod:`~vmcp_actors.reporting.sink_actor`) calls
+  the sink: one write at a time, in order.
 * **Decide purely.**  Whether to skip an unchanged status, wait for a throttled sink,
   write, or retry after a capped jittered backoff is decided by
   :func:`vmcp_actors.reporting.coalescing.step`; the actor only feeds it what happened
@@ -21,30 +22,22 @@ one starts from where it stopped and nothing the reporter held is lost.
 
 from __future__ import annotations
 
-import collections
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from typing import Any, Final, assert_never
+from typing import Any, Final
 
 import attrs
 import pykka
 
 from vmcp_actors.actorkit.backoff import Backoff
-from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, tell_quietly
-from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler, Timer
-from vmcp_actors.errors import (
-    KubernetesTransientError,
-    ReporterClosedError,
-    ReporterNotStartedError,
-    ShutdownTimeoutError,
-)
+from vmcp_actors.actorkit.guard import GuardedActor
+from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler
+from vmcp_actors.errors import ReporterClosedError, ReporterNotStartedError, ShutdownTimeoutError
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting import coalescing as rules
 from vmcp_actors.reporting.coalescing import (
     DEFAULT_RETRY_BACKOFF,
     DEFAULT_UNREACHABLE_RETRY_MAX,
@@ -53,203 +46,23 @@ from vmcp_actors.reporting.coalescing import (
     ReporterStats,
 )
 from vmcp_actors.reporting.mailslot import LatestSlot
-from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown, ready_in
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown
+from vmcp_actors.reporting.sink_actor import (
+    Barrier,
+    Flush,
+    ReporterEvent,
+    ReporterObserver,
+    Rewrite,
+    Wake,
+    _ReporterActor,
+)
 
-__all__ = ["DEFAULT_FLUSH_TIMEOUT", "ActorReporter", "ReporterEvent", "ReporterObserver"]
+__all__ = ["DEFAULT_FLUSH_TIMEOUT", "ActorReporter"]
 
 log = logging.getLogger(__name__)
 
 #: What ``shutdown(None)`` waits for a flush before giving up and saying what was lost.
 DEFAULT_FLUSH_TIMEOUT: Final = 30.0
-
-
-@attrs.frozen
-class ReporterEvent:
-    """What became of statuses the reporter took, as an observer (metrics) is told.
-
-    ``outcome`` is ``written``, ``failed`` (both with ``seconds``, the sink call's real
-    duration), ``skipped_unchanged``, ``coalesced`` (``count`` statuses replaced by a
-    newer one before they were written) or ``throttled`` (the sink's rate limit deferred
-    a write).  Told on the reporter's actor thread: an observer must only hand the event
-    on, never block.
-    """
-
-    outcome: str
-    count: int = 1
-    seconds: float | None = None
-
-
-ReporterObserver = Callable[[ReporterEvent], None]
-
-
-# --------------------------------------------------------------------------- messages
-
-
-@attrs.frozen
-class _Wake:
-    """The slot may hold a new status."""
-
-
-@attrs.frozen
-class _Rewrite:
-    """Write ``status`` (or anything newer in the slot) even if it equals what was written."""
-
-    status: Status
-
-
-@attrs.frozen
-class _Barrier:
-    """Answered once everything queued before it has been handled."""
-
-
-@attrs.frozen
-class _TimerDue:
-    """Timer ``timer`` expired."""
-
-    timer: int
-
-
-@attrs.frozen
-class _Flush:
-    """Write what is pending, then resolve ``done``."""
-
-    done: Future[None]
-
-
-def _unreachable(error: BaseException) -> bool:
-    """Whether ``error`` means no answer came at all (a Kubernetes error without an HTTP status)."""
-    return isinstance(error, KubernetesTransientError) and error.status is None
-
-
-# --------------------------------------------------------------------------- the actor
-
-
-class _ReporterActor(GuardedActor):
-    """The only thread that touches the sink: feeds events to ``step``, performs its effects.
-
-    Its thread is a daemon (see GuardedActor): a sink call that never returns must not
-    keep the host process from exiting.  Clean shutdown still stops and joins it.
-    """
-
-    def __init__(
-        self,
-        sink: Reporter,
-        slot: LatestSlot,
-        scheduler: Scheduler,
-        policy: CoalescingPolicy,
-        rng: random.Random,
-        state: CoalescerState,
-        publish: Callable[[CoalescerState], None],
-        on_crash: CrashHandler,
-        observe: Callable[[ReporterEvent], None] | None = None,
-    ) -> None:
-        super().__init__("status reporter", on_crash)
-        self._observe = observe
-        self._sink = sink
-        self._slot = slot
-        self._scheduler = scheduler
-        self._policy = policy
-        self._rng = rng
-        self._state = state
-        self._publish = publish
-        self._timer: Timer | None = None
-        self._flush_waiters: list[Future[None]] = []
-
-    def handle(self, message: Any) -> None:
-        """Turn ``message`` into an event for the rules; publish the state whatever happens."""
-        try:
-            match message:
-                case _Wake():
-                    self._feed(rules.Offered(self._slot.take()))
-                case _TimerDue(timer=timer):
-                    self._feed(rules.TimerFired(timer, self._slot.take()))
-                case _Flush(done=done):
-                    self._flush_waiters.append(done)
-                    self._feed(rules.FlushRequested(self._slot.take()))
-                case _Rewrite(status=status):
-                    self._feed(rules.Rewrite(self._slot.take() or status))
-                case _Barrier():
-                    return
-                case _:
-                    log.warning("status reporter actor ignored unexpected message %r", message)
-        finally:
-            self._publish(self._state)
-
-    def cancel_timer(self) -> None:
-        """Stop the outstanding timer, if any (the actor is being replaced or stopped)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def on_stop(self) -> None:
-        """Leave no timer behind and no flush waiter hanging."""
-        self.cancel_timer()
-        for waiter in self._flush_waiters:
-            if not waiter.done():
-                waiter.set_exception(ShutdownTimeoutError("reporter stopped before the flush completed"))
-
-    def _feed(self, event: rules.Event) -> None:
-        """Step the rules with ``event`` and with each write outcome they lead to."""
-        events: collections.deque[rules.Event] = collections.deque([event])
-        while events:
-            self._state, effects = rules.step(self._state, events.popleft(), self._now(), self._policy)
-            for effect in effects:
-                outcome = self._perform(effect)
-                if outcome is not None:
-                    events.append(outcome)
-
-    def _perform(self, effect: rules.Effect) -> rules.Event | None:
-        match effect:
-            case rules.Write(status=status):
-                started = time.perf_counter()
-                try:
-                    self._sink.report_status(status)
-                except KeyboardInterrupt:
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - every sink failure (SystemExit too) is retried, never fatal
-                    self._tell("failed", seconds=time.perf_counter() - started)
-                    return rules.WriteFailed(f"{type(exc).__name__}: {exc}", self._rng.random(), _unreachable(exc))
-                self._tell("written", seconds=time.perf_counter() - started)
-                return rules.WriteSucceeded()
-            case rules.RetryLater(timer=timer, delay=delay):
-                log.warning(
-                    "status sink %s failed (attempt %d, phase %s): %s; retrying in %.2f s",
-                    type(self._sink).__name__,
-                    effect.attempt,
-                    effect.status.phase.value,
-                    effect.error,
-                    delay,
-                )
-                self._start_timer(timer, delay)
-            case rules.WaitForSink(timer=timer, delay=delay) | rules.Hold(timer=timer, delay=delay):
-                if isinstance(effect, rules.WaitForSink):
-                    self._tell("throttled")
-                self._start_timer(timer, delay)
-            case rules.CancelTimer():
-                self.cancel_timer()
-            case rules.FlushDone():
-                waiters, self._flush_waiters = self._flush_waiters, []
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-            case _:
-                assert_never(effect)
-        return None
-
-    def _tell(self, outcome: str, seconds: float | None = None) -> None:
-        if self._observe is not None:
-            self._observe(ReporterEvent(outcome, seconds=seconds))
-
-    def _start_timer(self, timer: int, delay: float) -> None:
-        self.cancel_timer()
-        actor_ref = self.actor_ref
-        self._timer = self._scheduler.call_later(delay, lambda: tell_quietly(actor_ref, _TimerDue(timer)))
-
-    def _now(self) -> rules.Now:
-        return rules.Now(self._scheduler.clock.monotonic(), ready_in(self._sink))
-
-
-# --------------------------------------------------------------------------- the facade
 
 
 class ActorReporter:
@@ -271,8 +84,8 @@ class ActorReporter:
     :param unreachable_retry_max: the longest wait before retrying a sink that gave no
         answer at all, so the status lands soon after the destination is back.
     :param flush_timeout: what ``shutdown(None)`` waits for the final flush.
-    :param observer: told a :class:`ReporterEvent` for every outcome (metrics); it may
-        also be set later through the ``observer`` attribute.
+    :param observer: told a :class:`~vmcp_actors.reporting.sink_actor.ReporterEvent` for
+        every outcome (metrics); it may also be set later through the ``observer`` attribute.
     """
 
     def __init__(
@@ -336,7 +149,7 @@ class ActorReporter:
             if not self._slot.put(status):
                 return
             try:
-                actor_ref.tell(_Wake())
+                actor_ref.tell(Wake())
             except pykka.ActorDeadError:
                 self._respawn_locked("actor found dead on report")
 
@@ -357,7 +170,7 @@ class ActorReporter:
                 raise ReporterNotStartedError("ActorReporter.rewrite called before start()")
             self._received += 1
             try:
-                actor_ref.tell(_Rewrite(status))
+                actor_ref.tell(Rewrite(status))
             except pykka.ActorDeadError:
                 self._respawn_locked("actor found dead on rewrite")
 
@@ -389,7 +202,7 @@ class ActorReporter:
         actor_ref = self._actor_ref
         if actor_ref is None:
             raise ReporterNotStartedError("ActorReporter.wait_idle called before start()")
-        actor_ref.ask(_Barrier(), timeout=timeout)
+        actor_ref.ask(Barrier(), timeout=timeout)
 
     def _publish_state(self, state: CoalescerState) -> None:
         self._state = state
@@ -435,7 +248,7 @@ class ActorReporter:
             self._observe,
         )
         # Whatever sits in the slot (from before a crash) is picked up by the new actor.
-        self._actor_ref.tell(_Wake())
+        self._actor_ref.tell(Wake())
 
     def _respawn_locked(self, why: str) -> None:
         self._restarts += 1
@@ -488,7 +301,7 @@ class ActorReporter:
         done: Future[None] = Future()
         error: ShutdownTimeoutError | None = None
         try:
-            actor_ref.tell(_Flush(done))
+            actor_ref.tell(Flush(done))
             done.result(timeout=budget)
         except (FutureTimeoutError, ShutdownTimeoutError, pykka.ActorDeadError):
             error = self._not_flushed(budget)
