@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from vmcp_actors.config.durations import MAX_DURATION_NS, format_duration, parse_duration
+from vmcp_actors.config.durations import MAX_DURATION_CHARS, MAX_DURATION_NS, format_duration, parse_duration
 from vmcp_actors.errors import ValidationError
 
 FIELD = "backends[0].timeout"
@@ -167,8 +167,18 @@ def test_any_pattern_duration_parses_and_survives_formatting(text: str) -> None:
 
 @given(duration_texts(), duration_texts())
 def test_writing_two_durations_together_adds_them(first: str, second: str) -> None:
+    assume(len(first + second) <= MAX_DURATION_CHARS)  # longer texts are refused (below)
     together = parse_duration(first + second, "f")
     assert together == pytest.approx(parse_duration(first, "f") + parse_duration(second, "f"), rel=1e-15, abs=1e-15)
+
+
+@given(duration_texts(), duration_texts(), duration_texts())
+def test_a_duration_text_longer_than_the_cap_is_refused_naming_the_field(a: str, b: str, c: str) -> None:
+    text = (a + b + c) * 2
+    assume(len(text) > MAX_DURATION_CHARS)
+    with pytest.raises(ValidationError) as caught:
+        parse_duration(text, "failureHandling.healthCheckInterval")
+    assert caught.value.field == "failureHandling.healthCheckInterval"
 
 
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from(UNITS))

@@ -17,7 +17,7 @@ from typing import Final
 from vmcp_actors.config.fields import describe, show
 from vmcp_actors.errors import ValidationError
 
-__all__ = ["MAX_DURATION_NS", "format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION_CHARS", "MAX_DURATION_NS", "format_duration", "parse_duration"]
 
 #: The CRD's duration pattern (toolhive): number-unit terms, no sign, no spaces.
 _DURATION_PATTERN: Final = re.compile(r"([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+")
@@ -29,7 +29,7 @@ _NS_PER_SECOND: Final = 10**9
 MAX_DURATION_NS: Final = 2**63 - 1
 _MAX_DURATION_TEXT: Final = "2562047h47m16.854775807s"
 #: Longer duration strings are nonsense; the cap also bounds the exact arithmetic below.
-_MAX_DURATION_CHARS: Final = 64
+MAX_DURATION_CHARS: Final = 64
 _DURATION_HINT: Final = "a Go duration such as '30s', '1m30s' or '500ms' (units ns, us, µs, ms, s, m, h)"
 
 
@@ -61,8 +61,8 @@ def _parse_text(text: str, field: str) -> float:
     """The string form: CRD pattern, exact sum of the terms, Go's range."""
     if not text:
         raise ValidationError(field, f"must not be empty: write {_DURATION_HINT}", text)
-    if len(text) > _MAX_DURATION_CHARS or not _DURATION_PATTERN.fullmatch(text):
-        if len(text) <= _MAX_DURATION_CHARS and _BARE_NUMBER.fullmatch(text):  # quoted whole in the hint
+    if len(text) > MAX_DURATION_CHARS or not _DURATION_PATTERN.fullmatch(text):
+        if len(text) <= MAX_DURATION_CHARS and _BARE_NUMBER.fullmatch(text):  # quoted whole in the hint
             message = f"duration {show(text)} has no unit: write {text}s, or the number {text} without quotes"
         else:
             message = f"invalid duration {show(text)}: expected {_DURATION_HINT}"
