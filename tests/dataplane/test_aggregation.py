@@ -50,6 +50,17 @@ def test_prefix_format_placeholders() -> None:
     assert view.hidden[0].reason.startswith("conflict")
 
 
+def test_a_backends_own_tool_prefix_replaces_the_prefix_format_for_it() -> None:
+    config = AggregationConfig(tool_prefixes={"github": "gh."})
+    view = aggregate([_catalogue("github", "search", prompts=("p",)), _catalogue("files", "search")], config)
+    assert [(t.name, t.backend) for t in view.tools] == [("gh.search", "github"), ("files_search", "files")]
+    assert [p.name for p in view.prompts] == ["gh.p"]
+    assert config.with_tool_prefix("github", "") == AggregationConfig()
+    assert config.with_tool_prefix("github", "gh.") == config
+    priority = AggregationConfig(conflict_resolution=ConflictResolution.PRIORITY, tool_prefixes={"github": "gh."})
+    assert [t.name for t in aggregate([_catalogue("github", "search")], priority).tools] == ["search"]
+
+
 def test_priority_keeps_the_first_listed_backend_and_hides_the_others() -> None:
     config = AggregationConfig(conflict_resolution=ConflictResolution.PRIORITY, priority_order=("files", "github"))
     view = aggregate([_catalogue("github", "search", "issues"), _catalogue("files", "search")], config)

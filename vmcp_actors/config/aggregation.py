@@ -124,6 +124,11 @@ def _workloads(value: Iterable[WorkloadTools]) -> tuple[WorkloadTools, ...]:
     return tuple(value)
 
 
+def _prefixes(value: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    pairs = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted((name, prefix) for name, prefix in pairs if prefix))
+
+
 @attrs.frozen
 class AggregationConfig:
     """The whole ``aggregation`` block; the default is toolhive's (prefix ``{workload}_``)."""
@@ -132,6 +137,9 @@ class AggregationConfig:
     prefix_format: str = DEFAULT_PREFIX_FORMAT
     priority_order: tuple[str, ...] = attrs.field(default=(), converter=_names)
     tools: tuple[WorkloadTools, ...] = attrs.field(default=(), converter=_workloads)
+    #: Backends' own ``toolPrefix`` (muster's field, from their specs, not from this block):
+    #: wherever the strategy prefixes a backend's names, its ``toolPrefix`` replaces ``prefixFormat``.
+    tool_prefixes: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_prefixes)
 
     def workload(self, backend: str) -> WorkloadTools | None:
         """The ``tools[]`` entry of ``backend``, if it has one."""
@@ -142,7 +150,15 @@ class AggregationConfig:
 
     def prefix_for(self, backend: str) -> str:
         """The prefix the prefix strategy puts in front of ``backend``'s tool names."""
+        for name, prefix in self.tool_prefixes:
+            if name == backend:
+                return prefix
         return self.prefix_format.replace("{workload}", backend)
+
+    def with_tool_prefix(self, backend: str, prefix: str) -> AggregationConfig:
+        """This config with ``backend``'s ``toolPrefix`` set (``""``: back to ``prefixFormat``)."""
+        others = [(name, value) for name, value in self.tool_prefixes if name != backend]
+        return attrs.evolve(self, tool_prefixes=[*others, (backend, prefix)])
 
     def problems(self, path: str = "aggregation", backends: Collection[str] | None = None) -> list[ValidationError]:
         """Every rule this block breaks; ``backends`` (names) enables the cross-references."""

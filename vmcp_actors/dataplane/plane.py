@@ -79,6 +79,7 @@ class ViewCell:
 @attrs.frozen
 class _Track:
     backend: str
+    tool_prefix: str = ""
 
 
 @attrs.frozen
@@ -130,8 +131,7 @@ class DataplaneActor(GuardedActor):
         elif isinstance(message, _Health):
             self._health = message.health
         elif isinstance(message, _Track):
-            if message.backend not in self._backends:
-                self._backends.append(message.backend)
+            regroup = self._track(message)
         elif isinstance(message, _Forget):
             regroup = self._forget(message.backend)
         else:
@@ -151,6 +151,16 @@ class DataplaneActor(GuardedActor):
         previous = self._catalogues.get(name)
         self._catalogues[name] = message.route.catalogue
         return previous != message.route.catalogue
+
+    def _track(self, message: _Track) -> bool:
+        """A backend configured (or reconfigured): accept its routes; a new ``toolPrefix`` renames its tools."""
+        if message.backend not in self._backends:
+            self._backends.append(message.backend)
+        config = self._config.with_tool_prefix(message.backend, message.tool_prefix)
+        if config == self._config:
+            return False
+        self._config = config
+        return True
 
     def _forget(self, name: str) -> bool:
         if name in self._backends:
@@ -203,9 +213,9 @@ class Dataplane:
         """The health actor's hook: every backend's health, whenever it changes."""
         tell_quietly(self._ref, _Health(dict(health)))
 
-    def track(self, backend: str) -> None:
-        """A backend was configured: its routes will be accepted."""
-        tell_quietly(self._ref, _Track(backend))
+    def track(self, backend: str, tool_prefix: str = "") -> None:
+        """A backend was configured (or its spec changed): its routes are accepted, its ``toolPrefix`` used."""
+        tell_quietly(self._ref, _Track(backend, tool_prefix))
 
     def forget(self, backend: str) -> None:
         """A backend was removed (and has stopped): drop its route and catalogue."""
