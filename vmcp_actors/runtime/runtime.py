@@ -55,9 +55,9 @@ from vmcp_actors.dataplane.notify import StatusTap
 from vmcp_actors.dataplane.plane import Dataplane
 from vmcp_actors.dataplane.router import Router
 from vmcp_actors.errors import ReporterClosedError, RuntimeStoppedError
-from vmcp_actors.health.actor import StatusCell
 from vmcp_actors.health.messages import BuildFinalStatus, Refresh
 from vmcp_actors.health.probe_schedule import initial_wait
+from vmcp_actors.health.status_cell import StatusCell
 from vmcp_actors.leadership.settings import LeaderElection
 from vmcp_actors.metrics.observer import MetricsObserver
 from vmcp_actors.metrics.state import RuntimeView
