@@ -23,7 +23,8 @@ from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcom
 from vmcp_actors.backend.snapshot import snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.health_settings import HealthConfig
-from vmcp_actors.health.actor import HealthActor, lifecycle_signal
+from vmcp_actors.health.actor import HealthActor
+from vmcp_actors.health.backend_signals import lifecycle_signal
 from vmcp_actors.health.messages import AddBackend, Refresh, RemoveBackend
 from vmcp_actors.health.state import LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView

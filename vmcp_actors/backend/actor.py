@@ -1,10 +1,10 @@
 """``BackendActor``: one MCP backend, as a thin shell over the pure lifecycle.
 
 The actor owns its :class:`~vmcp_actors.backend.lifecycle_state.Lifecycle` value and the
-I/O handles of its sessions, and decides nothing itself.  Every command (start, stop,
-restart, config update, probe) and every I/O result arrives as a message; the actor
-feeds it to :func:`~vmcp_actors.backend.lifecycle.transition` and performs the returned
-effects:
+I/O handles of its sessions (:mod:`~vmcp_actors.backend.session_handles`), and decides
+nothing itself.  Every command (start, stop, restart, config update, probe) and every
+I/O result arrives as a message; the actor feeds it to
+:func:`~vmcp_actors.backend.lifecycle.transition` and performs the returned effects:
 
 * network work is submitted to the shared :class:`~vmcp_actors.actorkit.loop.LoopThread`, and its
   outcome comes back as a message, so the actor never blocks on the network and a Stop is
@@ -22,26 +22,23 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import random
-import time
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Final, assert_never
 
 from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell_quietly
-from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
+from vmcp_actors.actorkit.loop import LoopThread
 from vmcp_actors.actorkit.timers import Scheduler
-from vmcp_actors.backend.connect_params import params_for
-from vmcp_actors.backend.credentials_watch import CredentialsCheckDue, CredentialsWatch, credentials_fingerprint
-from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
+from vmcp_actors.backend.credentials_poll import CredentialsPoller
+from vmcp_actors.backend.credentials_watch import CredentialsCheckDue
+from vmcp_actors.backend.failures import Failure
 from vmcp_actors.backend.io_reports import (
     CloseDone,
     ConnectDone,
-    ConnectTask,
     IoReport,
     PingDone,
     SessionDropped,
     SessionWarning,
-    failed_future,
     outcome_of,
     scrubbed,
 )
@@ -80,7 +77,6 @@ from vmcp_actors.backend.messages import (
     BackendCommand,
     BackendEvent,
     ProbeBackend,
-    ProbeOutcome,
     RestartBackend,
     StartBackend,
     StopBackend,
@@ -95,8 +91,9 @@ from vmcp_actors.backend.routes import (
     ListChanged,
     RoutePublisher,
 )
-from vmcp_actors.backend.session import DEFAULT_CLOSE_TIMEOUT, McpConnection
+from vmcp_actors.backend.session_handles import SessionHandles
 from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
+from vmcp_actors.backend.waiters import ProbeWaiters, StopWaiters
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.secret_values import SecretRedactor
 
@@ -118,9 +115,6 @@ _Message = (
     | CallFailed
 )
 _MESSAGE_TYPES: Final = typing.get_args(_Message)
-
-
-# --------------------------------------------------------------------------- the actor
 
 
 class BackendActor(GuardedActor):
@@ -153,21 +147,20 @@ class BackendActor(GuardedActor):
         # A backend's own text (a JSON-RPC error, a 401 body) may echo the secrets it was sent.
         self._redactor = SecretRedactor.from_specs([spec])
         self._seq = 0
-        self._connecting: dict[int, ConnectTask] = {}
-        self._arrived: dict[int, McpConnection] = {}  # connected, not yet adopted or discarded
-        self._connections: dict[int, McpConnection] = {}
-        self._closing: set[int] = set()
-        self._probe_waiters: list[tuple[Mailbox | None, int]] = []
-        self._stop_waiters: list[concurrent.futures.Future[None]] = []
-        self._stop_deadline: float | None = None
+        self._probes = ProbeWaiters()
+        self._stops = StopWaiters()
+        self._sessions = SessionHandles(io, self._tell_self, self._stops.close_timeout)
         self._warnings: dict[int, tuple[str, ...]] = {}
-        self._credentials = CredentialsWatch()
+        self._credentials = CredentialsPoller(
+            lambda: self._spec, scheduler, self._policy.credentials_poll, self._tell_self
+        )
         self.cell = cell or SnapshotCell(snapshot_of(spec, self._lc))
         self.cell.value = snapshot_of(spec, self._lc)
         # The data plane's view of this backend: its live session, catalogue, call failures.
-        self._routes = RoutePublisher(
-            spec.name, hooks, io, lambda message: tell_quietly(self.actor_ref, message), self._call_timeout
-        )
+        self._routes = RoutePublisher(spec.name, hooks, io, self._tell_self, self._call_timeout)
+
+    def _tell_self(self, message: object) -> bool:
+        return tell_quietly(self.actor_ref, message)
 
     def _call_timeout(self) -> float:
         return self._spec.timeout or DEFAULT_CALL_TIMEOUT
@@ -214,17 +207,14 @@ class BackendActor(GuardedActor):
             case StartBackend():
                 self._feed(Start())
             case StopBackend():
-                if message.done is not None:
-                    self._stop_waiters.append(message.done)
-                if message.deadline is not None:
-                    self._stop_deadline = min(message.deadline, self._stop_deadline or message.deadline)
+                self._stops.add(message)
                 self._feed(Stop())
             case RestartBackend():
                 self._feed(Restart())
             case UpdateBackend():
                 self._update(message.spec)
             case ProbeBackend():
-                self._probe_waiters.append((message.reply_to, message.token))
+                self._probes.add(message.reply_to, message.token)
                 self._feed(ProbeRequested())
             case Subscribe():
                 if message.subscriber not in self._subscribers:
@@ -258,39 +248,28 @@ class BackendActor(GuardedActor):
             self._perform(effect)
         if not self._lc.state.active:
             self._routes.withdraw()
-        if self._lc.state.stopped:
-            self._stop_deadline = None
-        self._credentials, first_check = self._credentials.follow(
-            self._lc.state is State.AUTH_REQUIRED, lambda: credentials_fingerprint(self._spec)
-        )
-        if first_check is not None:
-            self._schedule_credentials_check(first_check)
-        if self._stop_waiters and self._lc.state.stopped:
-            waiters, self._stop_waiters = self._stop_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self._credentials.follow(self._lc.state is State.AUTH_REQUIRED)
+        self._stops.settle(self._lc.state.stopped)
 
     def _perform(self, effect: Effect) -> None:
         match effect:
             case Connect():
-                self._connect(effect.attempt)
+                callbacks = self._routes.events(effect.attempt).callbacks()
+                self._sessions.connect(effect.attempt, self._spec, callbacks)
             case AdoptSession():
                 self._adopt(effect.attempt)
             case DiscardSession():
-                discarded = self._arrived.pop(effect.attempt, None)
-                if discarded is not None:
-                    self._close_connection(effect.attempt, discarded, report=False)
+                self._sessions.discard(effect.attempt)
             case Close():
-                self._close(effect.attempt)
+                self._sessions.close(effect.attempt)
             case ScheduleTimer():
                 me = self.actor_ref
                 message = effect.message
                 self._scheduler.call_later(effect.delay, lambda: tell_quietly(me, message))
             case Probe():
-                self._ping(effect.attempt, effect.timeout)
+                self._sessions.ping(effect.attempt, effect.timeout)
             case ProbeSkipped():
-                self._reply_probe(ok=False, skipped=effect.reason)
+                self._probes.reply(self._spec.name, ok=False, skipped=effect.reason)
             case AuthRequired():
                 self._call_auth_hook(effect.failure)
             case Publish():
@@ -298,7 +277,7 @@ class BackendActor(GuardedActor):
             case _:
                 assert_never(effect)
 
-    # ------------------------------------------------------------------ connect / close
+    # ------------------------------------------------------------------ snapshot, connect
 
     def _refresh_snapshot(self) -> None:
         self.cell.value = snapshot_of(self._spec, self._lc, self._warnings.get(self._lc.attempt, ()))
@@ -311,115 +290,33 @@ class BackendActor(GuardedActor):
         self._warnings = {message.attempt: (*known, message.text)}
         self._refresh_snapshot()
 
-    def _connect(self, attempt: int) -> None:
-        me = self.actor_ref
-
-        def on_lost(failure: Failure) -> None:
-            tell_quietly(me, SessionDropped(attempt, failure))
-
-        def on_warning(text: str) -> None:
-            tell_quietly(me, SessionWarning(attempt, text))
-
-        task = ConnectTask()
-        callbacks = self._routes.events(attempt).callbacks()
-        try:
-            future = self._io.submit(task.run(params_for(self._spec), on_lost, on_warning, callbacks))
-        except BackendError as exc:
-            future = failed_future(exc)
-        except LoopThreadStoppedError as exc:
-            future = failed_future(BackendError(Failure(FailureKind.TRANSIENT, f"I/O loop is not running: {exc}")))
-        task.future = future
-        self._connecting[attempt] = task
-        future.add_done_callback(lambda done: tell_quietly(me, ConnectDone(attempt, done)))
-
     def _connect_done(self, message: ConnectDone) -> None:
-        attempt = message.attempt
-        self._connecting.pop(attempt, None)
-        connection, failure = outcome_of(message.future, self._redactor)
-        if attempt in self._closing:
-            # A Close came while connecting: this outcome finishes it.
-            self._closing.discard(attempt)
-            if connection is not None:
-                self._close_connection(attempt, connection)
-            else:
-                tell_quietly(self.actor_ref, CloseDone(attempt))
-            return
+        outcome = self._sessions.connect_done(message, self._redactor)
+        if outcome is None:
+            return  # it finished a Close that came while connecting
+        connection, failure = outcome
         if connection is None:
             assert failure is not None
-            self._feed(ConnectFailed(attempt, failure))
+            self._feed(ConnectFailed(message.attempt, failure))
             return
-        self._arrived[attempt] = connection
-        self._feed(ConnectSucceeded(attempt, connection.tool_names, connection.protocol_version))
+        self._feed(ConnectSucceeded(message.attempt, connection.tool_names, connection.protocol_version))
 
     def _adopt(self, attempt: int) -> None:
-        connection = self._arrived.pop(attempt)
-        self._connections[attempt] = connection
+        connection = self._sessions.adopt(attempt)
         self._routes.opened(attempt, connection)
         log.info("%s %s with %d tools", self.label, self._lc.state.value, len(connection.tool_names))
 
-    def _close(self, attempt: int) -> None:
-        connection = self._connections.pop(attempt, None)
-        if connection is not None:
-            self._close_connection(attempt, connection)
-            return
-        task = self._connecting.get(attempt)
-        if task is not None:
-            # The connect's outcome arrives as ConnectDone and finishes the close: after
-            # the cancelled connect has cleaned up what it started (the process, the HTTP
-            # client), or with a session to close if it had already succeeded.
-            self._closing.add(attempt)
-            if not task.done():
-                task.cancel(self._io)
-            return
-        tell_quietly(self.actor_ref, CloseDone(attempt))
-
-    def _close_connection(self, attempt: int, connection: McpConnection, *, report: bool = True) -> None:
-        me = self.actor_ref
-        timeout = DEFAULT_CLOSE_TIMEOUT
-        if self._stop_deadline is not None:
-            timeout = min(timeout, max(self._stop_deadline - time.monotonic(), 0.0))
-        try:
-            future = self._io.submit(connection.close(timeout))
-        except LoopThreadStoppedError:
-            if report:
-                tell_quietly(me, CloseDone(attempt))
-            return
-        if report:
-            future.add_done_callback(lambda _: tell_quietly(me, CloseDone(attempt)))
-
     # ------------------------------------------------------------------ probes
-
-    def _ping(self, attempt: int, timeout: float) -> None:
-        me = self.actor_ref
-        connection = self._connections.get(attempt)
-        if connection is None:
-            failure = Failure(FailureKind.SESSION_LOST, "no open session to probe")
-            tell_quietly(me, PingDone(attempt, failed_future(BackendError(failure))))
-            return
-        try:
-            future = self._io.submit(connection.ping(timeout))
-        except LoopThreadStoppedError as exc:
-            future = failed_future(BackendError(Failure(FailureKind.TRANSIENT, f"I/O loop is not running: {exc}")))
-        future.add_done_callback(lambda done: tell_quietly(me, PingDone(attempt, done)))
 
     def _ping_done(self, message: PingDone) -> None:
         latency, failure = outcome_of(message.future, self._redactor)
         if failure is None and latency is not None:
             self._feed(ProbeSucceeded(message.attempt, latency))
-            self._reply_probe(ok=True, latency=latency)
+            self._probes.reply(self._spec.name, ok=True, latency=latency)
         else:
             assert failure is not None
             self._feed(ProbeFailed(message.attempt, failure))
-            self._reply_probe(ok=False, failure=failure)
-
-    def _reply_probe(
-        self, *, ok: bool, latency: float | None = None, failure: Failure | None = None, skipped: str = ""
-    ) -> None:
-        waiters, self._probe_waiters = self._probe_waiters, []
-        for reply_to, token in waiters:
-            if reply_to is not None:
-                outcome = ProbeOutcome(self._spec.name, token, ok, latency, failure, skipped)
-                tell_quietly(reply_to, outcome)
+            self._probes.reply(self._spec.name, ok=False, failure=failure)
 
     # ------------------------------------------------------------------ config, hooks, events
 
@@ -438,16 +335,9 @@ class BackendActor(GuardedActor):
 
     def _check_credentials(self, due: CredentialsCheckDue) -> None:
         """An auth-required backend retries as soon as its token differs from the one rejected."""
-        changed, again = self._credentials.check(due, lambda: credentials_fingerprint(self._spec))
-        if changed:
+        if self._credentials.changed(due):
             log.info("%s: credentials changed; reconnecting", self.label)
             self._feed(CredentialsChanged())
-        elif again is not None:
-            self._schedule_credentials_check(again)
-
-    def _schedule_credentials_check(self, due: CredentialsCheckDue) -> None:
-        me = self.actor_ref
-        self._scheduler.call_later(self._policy.credentials_poll, lambda: tell_quietly(me, due))
 
     def _call_auth_hook(self, failure: Failure) -> None:
         if self._on_auth_required is None:
@@ -484,18 +374,5 @@ class BackendActor(GuardedActor):
         supervisor, after a crash) can let it finish first: a process whose close is
         cut short by the loop closing is left half-closed.
         """
-        pending: list[concurrent.futures.Future[Any]] = []
         self._routes.withdraw()
-        for task in self._connecting.values():
-            task.cancel(self._io)
-            if task.future is not None:
-                pending.append(task.future)
-        for connection in (*self._arrived.values(), *self._connections.values()):
-            try:
-                pending.append(self._io.submit(connection.close()))
-            except LoopThreadStoppedError:
-                break
-        self._connecting.clear()
-        self._arrived.clear()
-        self._connections.clear()
-        return pending
+        return self._sessions.release()

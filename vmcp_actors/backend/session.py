@@ -19,14 +19,15 @@ use.
 
 What the SDK does not tell us is watched for (:mod:`vmcp_actors.backend.transport_watch`,
 :mod:`vmcp_actors.backend.http_bodies`, :mod:`vmcp_actors.backend.attribution`) and judged
-here: an HTTP error status is attributed to the request that failed, and a JSON-RPC error
-to the server only if the server really sent it; an unknown session (404, or the
-TypeScript SDK's 400, on a request that carried an ``Mcp-Session-Id``; muster #999) and
-any failed POST over SSE (whose POST writer then stops for good) mark the connection lost
-at once; a dead stdio process or SSE stream ends it; the standalone event stream of
-streamable HTTP breaking makes the connection check at once (a ping) whether the server
-is still there, so a dead server is noticed in milliseconds, not at the next probe; a
-message over ``max_response_bytes`` fails the connection with an error naming the limit.
+(:mod:`vmcp_actors.backend.diagnosis`): an HTTP error status is attributed to the request
+that failed, and a JSON-RPC error to the server only if the server really sent it; an
+unknown session (404, or the TypeScript SDK's 400, on a request that carried an
+``Mcp-Session-Id``; muster #999) and any failed POST over SSE (whose POST writer then
+stops for good) mark the connection lost at once; a dead stdio process or SSE stream
+ends it; the standalone event stream of streamable HTTP breaking makes the connection
+check at once (a ping) whether the server is still there, so a dead server is noticed in
+milliseconds, not at the next probe; a message over ``max_response_bytes`` fails the
+connection with an error naming the limit.
 Lines on a stdio server's stdout that are not JSON-RPC are skipped, counted
 (:attr:`McpConnection.noise_lines`) and logged once, without their content.
 
@@ -51,14 +52,12 @@ from contextlib import AsyncExitStack
 from typing import TypeVar
 
 import anyio
-import attrs
 from mcp.client.session import ClientSession
 
-from vmcp_actors.backend.attribution import Attribution, Mark
-from vmcp_actors.backend.classify import classify, is_connection_closed
 from vmcp_actors.backend.client_callbacks import ClientCallbacks
 from vmcp_actors.backend.connect_params import ConnectParams, ServerInfo
-from vmcp_actors.backend.failures import BackendError, Failure, FailureKind, HttpStatusError, ResponseTooLargeError
+from vmcp_actors.backend.diagnosis import Diagnosis
+from vmcp_actors.backend.failures import BackendError, Failure, FailureKind
 from vmcp_actors.backend.handshake import (
     CLIENT_NAME,
     CLIENT_VERSION,
@@ -87,9 +86,6 @@ _STOP_SHARE = 0.9
 _VERIFY_TIMEOUT = 10.0
 """Longest ping that checks a server after its event stream broke (or the connect timeout)."""
 
-_LOST_EXPLANATION_WAIT = 1.0
-"""How long a failed request waits for the owner task to learn why the connection died."""
-
 _T = TypeVar("_T")
 
 # -------------------------------------------------------------------------- connection
@@ -116,16 +112,16 @@ class McpConnection:
         self._params = params
         self._on_warning = on_warning
         self._callbacks = callbacks
-        self._attribution = Attribution(self._on_http_failure)
+        self._line = Lifeline(params.name, on_lost)
+        self._diagnosis = Diagnosis(params, self._line)
+        self._attribution = self._diagnosis.attribution
         self._body_watch = BodyWatch(
-            params.max_response_bytes, on_too_large=self._on_too_large, on_end=self._on_body_end
+            params.max_response_bytes, on_too_large=self._diagnosis.on_too_large, on_end=self._on_body_end
         )
         self._stdio: StdioServer | None = None
         self._verify_task: asyncio.Task[None] | None = None
-        self._line = Lifeline(params.name, on_lost)
         self._session: ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
-        self._last_stream_error: Exception | None = None
         self.server_info = ServerInfo(name="", version="")
         self.protocol_version = ""
         self.tool_names: tuple[str, ...] = ()
@@ -251,74 +247,17 @@ class McpConnection:
     async def _request(self, op: str, timeout: float, call: Callable[[ClientSession], Awaitable[_T]]) -> _T:
         session = self._session
         if session is None or self._line.end.is_set():
-            raise BackendError(self._not_open_failure(op))
+            raise BackendError(self._diagnosis.not_open_failure(op))
         mark = self._attribution.mark()
         deadline = time.monotonic() + timeout
         try:
             with anyio.fail_after(timeout):
                 return await call(session)
         except Exception as exc:
-            failure = await self._request_failure(op, exc, mark, deadline, timeout)
+            failure = await self._diagnosis.request_failure(op, exc, mark, deadline, timeout)
             raise BackendError(failure) from exc
 
-    async def _request_failure(self, op: str, exc: Exception, mark: Mark, deadline: float, timeout: float) -> Failure:
-        http_error = self._attribution.http_failure_since(mark)
-        peer_error = self._attribution.peer_error(exc, mark)
-        closed = peer_error is None and is_connection_closed(exc)
-        if http_error is not None:
-            failure = classify(http_error)
-        elif peer_error is not None:
-            failure = classify(peer_error)
-        elif closed:
-            # The transport is gone; the owner task is finding out why (for streamable
-            # HTTP the real error surfaces when it exits the transport's task group).
-            with anyio.move_on_after(min(max(deadline - time.monotonic(), 0.1), _LOST_EXPLANATION_WAIT)):
-                await self._line.done.wait()
-            failure = self._line.lost or classify(exc)
-        elif isinstance(exc, TimeoutError):
-            failure = Failure(FailureKind.TIMEOUT, f"no answer within {timeout:g}s")
-        else:
-            failure = classify(exc)
-        if failure.kind is FailureKind.SESSION_LOST or closed:
-            self._line.lose(failure)
-        return attrs.evolve(failure, message=f"{op} failed: {failure.message}")
-
-    def _not_open_failure(self, op: str) -> Failure:
-        if self._line.lost is not None:
-            return attrs.evolve(self._line.lost, message=f"{op} failed: connection was lost: {self._line.lost.message}")
-        return Failure(FailureKind.SESSION_LOST, f"{op} failed: the connection is closed")
-
-    # --------------------------------------------------------- signals from below
-
-    def _on_http_failure(self, error: HttpStatusError) -> None:
-        session_gone = error.session_id_sent and (error.status == 404 or error.unknown_session)
-        if not (session_gone or error.method == "POST"):
-            return  # listening-stream trouble: the transports retry or report it themselves
-        failure = classify(error)
-        if not self._line.connected:
-            # Fail the handshake now: the SSE transport would otherwise just log the
-            # failed POST and leave initialize waiting until connect_timeout.
-            self._line.abort_connect(failure)
-        elif session_gone or self._params.transport == "sse":
-            # A forgotten session is final; and the SDK's SSE POST writer stops for good
-            # after any failed POST, so that connection can never send again.
-            self._line.lose(failure)
-
-    def _on_stream_end(self) -> None:
-        # Streamable HTTP closes its read stream only while its task group is being torn
-        # down, and then the owner task learns the real cause from the exception group.
-        if self._line.closing or self._line.end.is_set() or self._params.transport == "streamable-http":
-            return
-        what = self._stdio.end_description() if self._stdio else "the server closed the SSE event stream"
-        if self._last_stream_error is not None:
-            what = f"{what} ({classify(self._last_stream_error).message})"
-        if self._line.connected:
-            self._line.lose(Failure(FailureKind.SESSION_LOST, what))
-        else:
-            self._line.abort_connect(Failure(FailureKind.TRANSIENT, f"{what} before the handshake completed"))
-
-    def _on_too_large(self, error: ResponseTooLargeError) -> None:
-        self._line.fail(classify(error))
+    # ------------------------------------------------------- the event stream's end
 
     def _on_body_end(self, end: BodyEnd) -> None:
         self._attribution.body_ended(end)
@@ -344,17 +283,6 @@ class McpConnection:
             self._line.lose(exc.failure)
         finally:
             self._verify_task = None
-
-    def _on_stream_exception(self, exc: Exception) -> None:
-        self._last_stream_error = exc
-        if not self._line.connected:
-            self._line.abort_connect(classify(exc))
-        elif self._params.transport == "sse":
-            # The SSE reader reports its fatal error this way right before the stream
-            # ends; the loss reported then carries it, so this is only a debug detail.
-            _log.debug("MCP backend %r: SSE transport reported %s", self.name, type(exc).__name__)
-        else:
-            _log.warning("MCP backend %r: transport reported %s", self.name, type(exc).__name__)
 
     # ----------------------------------------------------------------- owner task
 
@@ -384,7 +312,7 @@ class McpConnection:
             failure = Failure(FailureKind.TRANSIENT, "the connection task was cancelled")
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
-            failure = self._explain(exc)
+            failure = self._diagnosis.explain(exc)
         finally:
             self._session = None
             self._line.connect_scope = None
@@ -396,29 +324,18 @@ class McpConnection:
             self._stdio = StdioServer(
                 self._params, stderr_target(stack), on_warning=self._on_warning, on_fatal=self._line.fail
             )
+            self._diagnosis.stdio = self._stdio
         watch = Watchers(
             self._attribution,
             (self._body_watch.on_response, self._attribution.observer.on_response),
-            on_stream_end=self._on_stream_end,
-            on_stream_exception=self._on_stream_exception,
+            on_stream_end=self._diagnosis.on_stream_end,
+            on_stream_exception=self._diagnosis.on_stream_exception,
         )
         result = await open_session(self._params, stack, watch, self._stdio, self._callbacks)
         self.server_info = result.server_info
         self.protocol_version = result.protocol_version
         self.tool_names = result.tool_names
         return result.session
-
-    def _explain(self, exc: BaseException) -> Failure | None:
-        """Turn whatever the owner task caught into the failure to report (or None)."""
-        if self._line.closing and self._line.lost is None:
-            _log.debug("MCP backend %r: error while closing (ignored)", self.name, exc_info=exc)
-            return None
-        if self._line.abort_failure is not None:
-            return self._line.abort_failure
-        if self._line.lost is not None:
-            return self._line.lost
-        http_error = self._attribution.observer.failure_since(0)
-        return classify(http_error if http_error is not None and not self._line.connected else exc)
 
 
 async def connect(

@@ -1,7 +1,8 @@
 """``HealthActor``: probes backends, folds results and lifecycle events, reports status.
 
 It is the shell around the pure health modules: :mod:`~vmcp_actors.health.rules`
-(toolhive's per-backend rules), :mod:`~vmcp_actors.health.probe_schedule` (probe tokens
+(toolhive's per-backend rules), :mod:`~vmcp_actors.health.backend_signals` (what backends
+report, in the rules' terms), :mod:`~vmcp_actors.health.probe_schedule` (probe tokens
 and the initial wait) and :mod:`~vmcp_actors.health.status_builder` (phase, conditions,
 messages).  Two things differ from toolhive on purpose:
 
@@ -27,12 +28,12 @@ import attrs
 
 from vmcp_actors.actorkit.guard import CrashHandler, GuardedActor, Mailbox, tell_quietly
 from vmcp_actors.actorkit.timers import Scheduler, Timer
-from vmcp_actors.backend.failures import Failure, FailureKind
 from vmcp_actors.backend.lifecycle_state import State
 from vmcp_actors.backend.messages import BackendEvent, ProbeBackend, ProbeOutcome
 from vmcp_actors.backend.routes import CallFailed
 from vmcp_actors.config.failure_handling import DEFAULT_STATUS_REPORTING_INTERVAL
 from vmcp_actors.config.health_settings import HealthConfig
+from vmcp_actors.health.backend_signals import lifecycle_signal, probe_result
 from vmcp_actors.health.messages import (
     AddBackend,
     BackendGaveUp,
@@ -46,14 +47,14 @@ from vmcp_actors.health.messages import (
     ReplaceBackendRef,
 )
 from vmcp_actors.health.probe_schedule import ProbeSchedule, StartupGate
-from vmcp_actors.health.probes import ProbeFailureKind, ProbeResult
 from vmcp_actors.health.rules import apply_lifecycle, apply_probe, record_revision, should_probe
 from vmcp_actors.health.state import BackendHealthState, LifecycleSignal
 from vmcp_actors.health.status_builder import BackendView, build_status, stopped_status
+from vmcp_actors.health.status_cell import StatusCell
 from vmcp_actors.model.status import BackendHealth, Status
 from vmcp_actors.reporting.protocol import Reporter
 
-__all__ = ["HealthActor", "HealthHook", "StatusCell", "lifecycle_signal", "probe_result"]
+__all__ = ["HealthActor", "HealthHook"]
 
 log = logging.getLogger(__name__)
 
@@ -76,47 +77,6 @@ _MESSAGE_TYPES: Final = get_args(HealthMessage)
 
 HealthHook = Callable[[Mapping[str, BackendHealth]], None]
 """Told every backend's health (observed ones only) whenever it changes; must return at once."""
-
-
-class StatusCell:
-    """The latest status built, readable from any thread without waiting."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Status | None = None) -> None:
-        self.value = value
-
-
-def lifecycle_signal(state: State) -> LifecycleSignal | None:
-    """How a lifecycle state reads for health: ``None`` means it says nothing new."""
-    if state is State.STARTING:
-        return LifecycleSignal.STARTING
-    if state.active:
-        return LifecycleSignal.CONNECTED
-    if state is State.AUTH_REQUIRED:
-        return LifecycleSignal.AUTH_REQUIRED
-    if state.session_gone or state is State.STOPPING:
-        return LifecycleSignal.SESSION_LOST
-    return None
-
-
-_PROBE_KIND: Final = {
-    FailureKind.AUTH_REQUIRED: ProbeFailureKind.AUTH,
-    FailureKind.TIMEOUT: ProbeFailureKind.TIMEOUT,
-    FailureKind.TRANSIENT: ProbeFailureKind.CONNECTION,
-    FailureKind.SESSION_LOST: ProbeFailureKind.CONNECTION,
-}
-
-
-def probe_result(outcome: ProbeOutcome) -> ProbeResult:
-    """Translate a backend's ping outcome into the health rules' vocabulary."""
-    if outcome.ok:
-        return ProbeResult.success(outcome.latency or 0.0)
-    failure = outcome.failure or Failure(FailureKind.SESSION_LOST, outcome.skipped or "probe could not run")
-    kind = _PROBE_KIND.get(failure.kind, ProbeFailureKind.OTHER)
-    if failure.http_status in (401, 403):
-        kind = ProbeFailureKind.AUTH
-    return ProbeResult.failed(kind, failure.message, outcome.latency or 0.0)
 
 
 @attrs.frozen
@@ -314,15 +274,7 @@ class HealthActor(GuardedActor):
             # 401 that closed the session would read as a reachable server.
             self._schedule_probe(outcome.name)
             return
-        clock = self._scheduler.clock
-        self.states[outcome.name] = apply_probe(
-            self.states.get(outcome.name),
-            probe_result(outcome),
-            clock.now(),
-            clock.monotonic(),
-            self._config,
-            tracked.has_outgoing_auth,
-        )
+        self._fold_probe(outcome, tracked.has_outgoing_auth)
         self._schedule_probe(outcome.name)
         self._refresh()
 
@@ -331,17 +283,21 @@ class HealthActor(GuardedActor):
         tracked = self._tracked.get(message.backend)
         if tracked is None or not tracked.active:
             return
-        clock = self._scheduler.clock
         outcome = ProbeOutcome(message.backend, tracked.probes.token, ok=False, failure=message.failure)
-        self.states[message.backend] = apply_probe(
-            self.states.get(message.backend),
+        self._fold_probe(outcome, tracked.has_outgoing_auth)
+        self._refresh()
+
+    def _fold_probe(self, outcome: ProbeOutcome, has_outgoing_auth: bool) -> None:
+        """Fold a probe's outcome (or a failed call, which counts as one) into the backend's health."""
+        clock = self._scheduler.clock
+        self.states[outcome.name] = apply_probe(
+            self.states.get(outcome.name),
             probe_result(outcome),
             clock.now(),
             clock.monotonic(),
             self._config,
-            tracked.has_outgoing_auth,
+            has_outgoing_auth,
         )
-        self._refresh()
 
     def _tell_observers(self, outcome: ProbeOutcome, started: float | None) -> None:
         if not self._observers:

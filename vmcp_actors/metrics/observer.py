@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from vmcp_actors.backend.lifecycle_state import State
 from vmcp_actors.backend.messages import BackendEvent
-from vmcp_actors.health.actor import probe_result
+from vmcp_actors.health.backend_signals import probe_result
 from vmcp_actors.health.messages import ProbeObserved
 from vmcp_actors.metrics.events import BackendRestarted
 from vmcp_actors.metrics.registry import TOOL_CALL_OUTCOMES, VmcpMetrics

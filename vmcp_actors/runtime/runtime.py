@@ -1,7 +1,7 @@
 """``Runtime``: the embedding API of a vMCP process.
 
-It wires the pieces in the only order that loses nothing and tears them down in the
-reverse one:
+It wires the pieces in the only order that loses nothing (built by
+:mod:`~vmcp_actors.runtime.startup`) and tears them down in the reverse one:
 
 start
     1. the reporter (wrapped in an :class:`ActorReporter`, so reporting never blocks);
@@ -35,35 +35,26 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import pykka
 
-from vmcp_actors.actorkit.guard import OwnedThreads
-from vmcp_actors.actorkit.loop import LoopThread
-from vmcp_actors.actorkit.timers import Scheduler, ThreadScheduler
+from vmcp_actors.actorkit.timers import Scheduler
 from vmcp_actors.backend.actor import AuthRequiredHook
 from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.backend.snapshot import BackendSnapshot, SnapshotCell
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.runtime_config import RuntimeConfig
 from vmcp_actors.dataplane.api import DataplaneAPI
-from vmcp_actors.dataplane.notify import StatusTap
-from vmcp_actors.dataplane.plane import Dataplane
 from vmcp_actors.dataplane.router import Router
 from vmcp_actors.errors import ReporterClosedError, RuntimeStoppedError
-from vmcp_actors.health.actor import StatusCell
 from vmcp_actors.health.messages import BuildFinalStatus, Refresh
-from vmcp_actors.health.probe_schedule import initial_wait
 from vmcp_actors.leadership.settings import LeaderElection
-from vmcp_actors.metrics.observer import MetricsObserver
 from vmcp_actors.metrics.state import RuntimeView
 from vmcp_actors.model.status import Status
-from vmcp_actors.reporting.actor_reporter import ActorReporter
-from vmcp_actors.reporting.protocol import OnceShutdown, Reporter, Shutdown
+from vmcp_actors.reporting.protocol import OnceShutdown, Reporter
 from vmcp_actors.runtime.messages import (
     AddBackendCommand,
     BackendActorQuery,
@@ -72,8 +63,8 @@ from vmcp_actors.runtime.messages import (
     StopAllCommand,
     UpdateBackendCommand,
 )
+from vmcp_actors.runtime.startup import RuntimeParts, start_parts
 from vmcp_actors.runtime.supervision import RestartPolicy
-from vmcp_actors.runtime.supervisor import BackendBoard, Supervisor
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -99,40 +90,27 @@ class Runtime(DataplaneAPI):
     :class:`~vmcp_actors.dataplane.api.DataplaneAPI`.
     """
 
-    def __init__(
-        self,
-        config: RuntimeConfig,
-        reporter: ActorReporter,
-        reporter_shutdown: Shutdown,
-        io: LoopThread,
-        owned_scheduler: ThreadScheduler | None,
-        supervisor: tuple[pykka.ActorRef[Supervisor], threading.Thread],
-        actor_threads: OwnedThreads,
-        status_cell: StatusCell,
-        board: BackendBoard,
-        dataplane: Dataplane,
-        leadership: Leadership | None = None,
-        metrics: MetricsObserver | None = None,
-    ) -> None:
+    def __init__(self, config: RuntimeConfig, parts: RuntimeParts) -> None:
         self.config = config
-        self._dataplane = dataplane
-        self._router = Router(dataplane.cell, None if metrics is None else metrics.record_tool_call)
+        self._dataplane = parts.dataplane
+        metrics = parts.metrics
+        self._router = Router(parts.dataplane.cell, None if metrics is None else metrics.record_tool_call)
         #: The metrics (``metrics.registry`` to scrape); ``None`` when started with ``metrics=False``.
         self.metrics = metrics
-        self.reporter = reporter
-        self._reporter_shutdown = reporter_shutdown
-        self._io = io
-        self._owned_scheduler = owned_scheduler
-        self._supervisor, self._supervisor_thread = supervisor
-        self._actor_threads = actor_threads
-        self._status_cell = status_cell
-        self._board = board
+        self.reporter = parts.reporter
+        self._reporter_shutdown = parts.reporter_shutdown
+        self._io = parts.io
+        self._owned_scheduler = parts.owned_scheduler
+        self._supervisor, self._supervisor_thread = parts.supervisor, parts.supervisor_thread
+        self._actor_threads = parts.actor_threads
+        self._status_cell = parts.status_cell
+        self._board = parts.board
         self._stopped = False
         # Every stop() waits for the one that does the work, as the reporter's shutdown does:
         # a second caller returning at once would let its host tear down under a running stop.
         self._shutdown = OnceShutdown(self._stop_once)
         self._final_status: Status | None = None
-        self._leadership = leadership
+        self._leadership = parts.leadership
 
     # ------------------------------------------------------------------ construction
 
@@ -174,81 +152,18 @@ class Runtime(DataplaneAPI):
         from vmcp_actors.leadership.service import resolve
 
         config.validate()
-        failure = config.failure_handling
         reporter, leadership = resolve(reporter, leader_election)
-        # A new leader re-sends what it last handed over as a follower (never written), so
-        # with leader election an unchanged status must not be skipped by the wrapper.
-        resend_after = 0.0 if leadership is not None else failure.status_reporting_interval
-        actor_reporter = (
-            reporter
-            if isinstance(reporter, ActorReporter)
-            else ActorReporter(
-                reporter,
-                resend_unchanged_after=resend_after,
-                timestamp_only_after=failure.status_reporting_interval,
-            )
-        )
-        observer = _start_metrics(metrics, actor_reporter)
-        try:
-            reporter_shutdown = actor_reporter.start()
-        except BaseException:
-            _stop_metrics(observer)
-            raise
-        io = LoopThread(name="vmcp-aio")
-        owned: ThreadScheduler | None = None
-        if scheduler is None:
-            scheduler = owned = ThreadScheduler(name="vmcp-timers")
-        timers: Scheduler = scheduler
-        actor_threads = OwnedThreads()
-        dataplane = Dataplane(config.aggregation)
-        try:
-            io.start()
-            status_cell = StatusCell()
-            board = BackendBoard()
-            health = failure.health_config()
-            supervisor = Supervisor.spawn(
-                io=io,
-                scheduler=timers,
-                reporter=StatusTap(
-                    actor_reporter if leadership is None else leadership.tap(actor_reporter), dataplane.notifier
-                ),
-                health_config=health,
-                status_interval=failure.status_reporting_interval,
-                status_cell=status_cell,
-                initial_wait=initial_wait((spec.connect_timeout for spec in config.backends), health.timeout),
-                board=board,
-                threads=actor_threads,
-                lifecycle_policy=lifecycle_policy,
-                restart_policy=restart_policy or RestartPolicy(),
-                on_auth_required=on_auth_required,
-                observers=() if observer is None else (observer,),
-                backend_hooks=dataplane.backend_hooks,
-                on_health=dataplane.on_health,
-            )
-        except BaseException:
-            dataplane.stop(5.0)
-            io.stop(5.0)
-            if owned is not None:
-                owned.stop()
-            reporter_shutdown(5.0)
-            if leadership is not None:
-                leadership.stop(1.0)
-            _stop_metrics(observer)
-            raise
-        runtime = cls(
+        parts = start_parts(
             config,
-            actor_reporter,
-            reporter_shutdown,
-            io,
-            owned,
-            supervisor,
-            actor_threads,
-            status_cell,
-            board,
-            dataplane,
+            reporter,
             leadership,
-            observer,
+            scheduler=scheduler,
+            lifecycle_policy=lifecycle_policy,
+            restart_policy=restart_policy,
+            on_auth_required=on_auth_required,
+            metrics=metrics,
         )
+        runtime = cls(config, parts)
         runtime._watch_with_metrics()
         try:
             if leadership is not None:
@@ -425,22 +340,6 @@ class Runtime(DataplaneAPI):
         alive = [t for t in (self._supervisor_thread, *self._actor_threads.join(deadline)) if t.is_alive()]
         if alive:
             log.error("actor threads still running after stop: %s", ", ".join(t.name for t in alive))
-
-
-def _start_metrics(
-    metrics: CollectorRegistry | Literal[False] | None, reporter: ActorReporter
-) -> MetricsObserver | None:
-    """The metrics observer, watching ``reporter`` (``None`` with ``metrics=False``)."""
-    if metrics is False:
-        return None
-    observer = MetricsObserver.start(metrics)
-    observer.watch_reporter(reporter)
-    return observer
-
-
-def _stop_metrics(observer: MetricsObserver | None) -> None:
-    if observer is not None:
-        observer.stop()
 
 
 def _left(deadline: float, floor: float = 0.0) -> float:

@@ -40,10 +40,11 @@ from vmcp_actors.backend.snapshot import SnapshotCell, snapshot_of
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.health_settings import HealthConfig
 from vmcp_actors.errors import ValidationError
-from vmcp_actors.health.actor import HealthActor, HealthHook, StatusCell
+from vmcp_actors.health.actor import HealthActor, HealthHook
 from vmcp_actors.health.messages import AddBackend, BackendGaveUp, Refresh, RemoveBackend, ReplaceBackendRef
 from vmcp_actors.health.state import BackendHealthState
 from vmcp_actors.health.status_builder import BackendView
+from vmcp_actors.health.status_cell import StatusCell
 from vmcp_actors.metrics.events import BackendRestarted
 from vmcp_actors.reporting.protocol import Reporter
 from vmcp_actors.runtime.messages import (
