@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import mcp_types as types
 import pytest
 
@@ -55,6 +56,20 @@ def test_tools_from_every_transport_are_aggregated_with_the_default_prefix(
     result = runtime.call_tool("web_add", {"a": 2, "b": 3})
     assert result.structured_content == {"sum": 5}
     assert not result.is_error
+
+
+def test_a_backends_tool_prefix_names_its_tools_and_a_new_one_renames_them(
+    start_runtime: Start, mcp_servers: ServerFactory
+) -> None:
+    http = mcp_servers.dataplane("streamable-http", "web")
+    spec = attrs.evolve(http_backend("web", http), tool_prefix="w.")
+    runtime, watch = start_runtime(spec)
+    watch.has_tools("w.echo")
+    assert _text(runtime.call_tool("w.echo", {"text": "hi"})) == "web:hi"
+    runtime.update_backend(attrs.evolve(spec, tool_prefix="x."))
+    watch.has_tools("x.echo")
+    assert "w.echo" not in {tool.name for tool in runtime.tools()}
+    assert _text(runtime.call_tool("x.echo", {"text": "again"})) == "web:again"
 
 
 def test_conflict_strategies_filters_and_overrides_apply_to_live_backends(

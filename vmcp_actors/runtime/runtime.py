@@ -210,7 +210,7 @@ class Runtime(DataplaneAPI):
     def add_backend(self, spec: BackendSpec) -> BackendSnapshot:
         """Start supervising a new backend; it appears in the status at once."""
         future: concurrent.futures.Future[SnapshotCell] = concurrent.futures.Future()
-        self._dataplane.track(spec.name)
+        self._dataplane.track(spec.name, spec.tool_prefix)
         try:
             cell: SnapshotCell = self._command(AddBackendCommand(spec, future), future)
         except BaseException:
@@ -229,6 +229,7 @@ class Runtime(DataplaneAPI):
         """Give a backend a new spec; it restarts only if ``config_changed`` says so."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._command(UpdateBackendCommand(spec, future), future)
+        self._dataplane.track(spec.name, spec.tool_prefix)
 
     def _watch_with_metrics(self) -> None:
         """Let the metrics read this runtime's snapshots, and follow its leadership."""
