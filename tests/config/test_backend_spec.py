@@ -82,7 +82,6 @@ CHANGES_THAT_RESTART: dict[str, dict[str, Any]] = {
     "env": {"env": {"ROOT": "/other"}},
     "headers": {"headers": {"X-Extra": "1"}},
     "timeout": {"timeout": 31},
-    "tool_prefix": {"tool_prefix": "gh"},
     "auth": {"auth": AuthSpec(type="bearer", token_env="GH_TOKEN")},
 }
 
@@ -94,11 +93,12 @@ def test_these_changes_need_a_restart(change: str) -> None:
     assert base.config_changed(new)
 
 
-def test_auto_start_matters_only_from_false_to_true_and_description_never() -> None:
+def test_auto_start_matters_only_from_false_to_true_and_description_or_prefix_never() -> None:
     off = attrs.evolve(STDIO, auto_start=False)
     assert off.config_changed(STDIO)
     assert not STDIO.config_changed(off)
     assert not STDIO.config_changed(attrs.evolve(STDIO, description="new words"))
+    assert not STDIO.config_changed(attrs.evolve(STDIO, tool_prefix="gh_")), "the data plane renames, live"
     assert STDIO.config_changed("not a spec")
     assert STDIO.config_changed(None)
 

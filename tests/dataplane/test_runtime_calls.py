@@ -66,8 +66,10 @@ def test_a_backends_tool_prefix_names_its_tools_and_a_new_one_renames_them(
     runtime, watch = start_runtime(spec)
     watch.has_tools("w.echo")
     assert _text(runtime.call_tool("w.echo", {"text": "hi"})) == "web:hi"
+    session = runtime.view().routes["web"].connection
     runtime.update_backend(attrs.evolve(spec, tool_prefix="x."))
     watch.has_tools("x.echo")
+    assert runtime.view().routes["web"].connection is session, "renamed on the same session, no restart"
     assert "w.echo" not in {tool.name for tool in runtime.tools()}
     assert _text(runtime.call_tool("x.echo", {"text": "again"})) == "web:again"
 

@@ -25,6 +25,8 @@ from vmcp_actors.backend.lifecycle_state import LifecyclePolicy
 from vmcp_actors.config.backend_spec import BackendSpec
 from vmcp_actors.config.failure_handling import FailureHandling
 from vmcp_actors.config.runtime_config import RuntimeConfig
+from vmcp_actors.model.status import Status
+from vmcp_actors.reporting.coalescing import only_timestamps_differ
 from vmcp_actors.reporting.kubernetes.reporter import K8sReporter
 from vmcp_actors.runtime.runtime import Runtime
 
@@ -79,6 +81,10 @@ def test_a_healthy_steady_state_costs_at_most_two_writes_per_status_interval(
         return True if runtime_status.get("backendCount") == backends else None
 
     wait_for(all_ready, f"all {backends} backends Ready in status.runtime", timeout=60.0)
+    # Real news (a probe that timed out on a saturated machine, say) is written at once, as it
+    # must be: it is counted and allowed for; what is measured is the timestamp-only refreshes.
+    news: list[Status] = []
+    unsubscribe = runtime.subscribe(lambda event: _count_news(event, news))
     before = sink.stats().requests.get("apply", 0)
     first = runtime.status()
     assert first is not None
@@ -86,10 +92,19 @@ def test_a_healthy_steady_state_costs_at_most_two_writes_per_status_interval(
     window = STATUS_INTERVAL_S * INTERVALS_MEASURED
     time.sleep(window)  # the measurement window itself: requests are counted over it
     applies = sink.stats().requests.get("apply", 0) - before
+    unsubscribe()
+    real_changes = max(len(news) - 1, 0)  # the first one seen is the baseline
     latest = runtime.status()
     assert latest is not None
     assert latest.phase.value == "Ready", "steady state means nothing failing"
     refreshed = [b.name for b in latest.discovered_backends if b.last_health_check != checks_before.get(b.name)]
     assert refreshed, "the probes kept refreshing lastHealthCheck (or the test proves nothing)"
     # At most two per interval, plus one for an interval cut by the window's edges.
-    assert applies <= 2 * INTERVALS_MEASURED + 1, f"{applies} writes in {window:.0f} s with {backends} backends"
+    allowed = 2 * INTERVALS_MEASURED + 1 + real_changes
+    assert applies <= allowed, f"{applies} writes in {window:.0f} s, {real_changes} real changes, {backends} backends"
+
+
+def _count_news(event: object, news: list[Status]) -> None:
+    """Keep each status whose content (not only its timestamps) differs from the last kept."""
+    if isinstance(event, Status) and (not news or not only_timestamps_differ(event, news[-1])):
+        news.append(event)

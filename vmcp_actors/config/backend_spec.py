@@ -174,7 +174,8 @@ class BackendSpec:
         """Whether moving to ``new`` needs a restart (muster ``ConfigurationChanged``).
 
         Anything that is not a ``BackendSpec`` counts as a change.  ``auto_start``
-        matters only from false to true; ``description`` never does.
+        matters only from false to true; ``description`` never does, nor ``tool_prefix``
+        (muster restarts for it; here the data plane renames the live backend's tools).
         """
         if not isinstance(new, BackendSpec):
             return True
@@ -187,7 +188,6 @@ class BackendSpec:
             self.env,
             self.headers,
             self.timeout,
-            self.tool_prefix,
             self.auth,
             self.cwd,
             self.max_response_bytes,
@@ -196,7 +196,6 @@ class BackendSpec:
             new.env,
             new.headers,
             new.timeout,
-            new.tool_prefix,
             new.auth,
             new.cwd,
             new.max_response_bytes,
