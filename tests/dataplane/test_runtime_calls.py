@@ -31,7 +31,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_leaks")]
 __all__ = ["start_runtime"]
 
 Start = Callable[..., tuple[Runtime, Watcher]]
-DP_TOOLS = ("echo", "add", "whoami", "slow", "fail", "progress", "chatty", "grow", "ask", "touch")
+DP_TOOLS = (
+    *("echo", "add", "whoami", "slow", "fail", "progress", "chatty"),
+    *("reveal", "reveal_error", "grow", "ask", "touch"),
+)
 
 
 def _text(result: types.CallToolResult) -> str:

@@ -90,7 +90,7 @@ def test_endpoints_and_readyz_follow_the_phase(start_serve: Any, mcp_servers: Se
     assert status["discoveredBackends"][0]["status"] == "ready"
     health = serve.get("/api/backends/health").json()
     assert health["backends"]["web"]["status"] == "ready"
-    assert health["backends"]["web"]["tools"] == 10
+    assert health["backends"]["web"]["tools"] == 12
     assert health["backends"]["web"]["probeLatencyMs"] > 0
     assert health["backends"]["web"]["lastError"] is None
     web.kill()

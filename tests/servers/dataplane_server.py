@@ -13,7 +13,10 @@ Tools (each answer names the server, so a test can tell which backend answered):
 * ``progress(steps)``: reports ``steps`` progress notifications, then answers;
 * ``chatty(count)``: sends ``count`` info log messages on the request's stream, then answers;
 * ``grow(name)``: adds a tool called ``name`` and sends ``notifications/tools/list_changed``;
-* ``ask(prompt)``: asks the client to sample (``sampling/createMessage``) and returns its text.
+* ``ask(prompt)``: asks the client to sample (``sampling/createMessage``) and returns its text;
+* ``reveal(variable)``, ``reveal_error(variable)``: a careless backend echoing an environment
+  variable (a secret its spec gave it) in a log, a progress message, the result or a tool
+  error; ``reveal``'s description quotes ``$DATAPLANE_SECRET``.
 
 Resources ``mem://<name>/greeting`` and the template ``mem://<name>/item/{id}``, a prompt
 ``greet(who)``, and ``resources/subscribe``: after ``touch(uri)`` the server sends
@@ -87,6 +90,24 @@ def build_server(name: str) -> MCPServer:
                 level="info", data=f"{name} says {index}", logger=name, related_request_id=request.request_id
             )
         return f"{name}:chatted:{count}"
+
+    secret = os.environ.get("DATAPLANE_SECRET", "")
+
+    @server.tool(description=f"Reveal an environment variable (a careless backend; its key is {secret})")
+    async def reveal(variable: str, ctx: Context) -> dict[str, str]:
+        """Echo an environment variable's value everywhere it can: a log, a progress message, the result."""
+        value = os.environ.get(variable, "")
+        request = ctx.request_context
+        await request.session.send_log_message(
+            level="info", data=f"revealing {value}", logger=name, related_request_id=request.request_id
+        )
+        await ctx.report_progress(1, 1, f"revealed {value}")
+        return {"value": value}
+
+    @server.tool()
+    def reveal_error(variable: str) -> str:
+        """Fail as a tool, quoting an environment variable's value."""
+        raise ToolError(f"cannot use {os.environ.get(variable, '')}")
 
     @server.tool()
     async def grow(tool: str, ctx: Context) -> str:

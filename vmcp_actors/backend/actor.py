@@ -157,7 +157,7 @@ class BackendActor(GuardedActor):
         self.cell = cell or SnapshotCell(snapshot_of(spec, self._lc))
         self.cell.value = snapshot_of(spec, self._lc)
         # The data plane's view of this backend: its live session, catalogue, call failures.
-        self._routes = RoutePublisher(spec.name, hooks, io, self._tell_self, self._call_timeout)
+        self._routes = RoutePublisher(spec.name, hooks, io, self._tell_self, self._call_timeout, self._redactor)
 
     def _tell_self(self, message: object) -> bool:
         return tell_quietly(self.actor_ref, message)

@@ -46,7 +46,9 @@ from mcp.shared.exceptions import MCPError, NoBackChannelError
 from vmcp_actors.backend.catalogue import BackendCatalogue, ListKind
 from vmcp_actors.backend.client_callbacks import ClientCallbacks
 from vmcp_actors.backend.failures import BackendError
+from vmcp_actors.backend.scrub_models import scrub_model
 from vmcp_actors.backend.session import McpConnection
+from vmcp_actors.config.secret_values import SecretRedactor
 
 __all__ = ["CallPeer", "SessionEvents", "fetch_catalogue", "list_all"]
 
@@ -197,8 +199,10 @@ class SessionEvents:
         on_list_changed: Callable[[ListKind], object],
         on_resource_updated: Callable[[str, str], object],
         on_log: Callable[[str, types.LoggingMessageNotificationParams], object],
+        redactor: SecretRedactor | None = None,
     ) -> None:
         self.backend = backend
+        self._redactor = redactor or SecretRedactor()
         self._on_list_changed = on_list_changed
         self._on_resource_updated = on_resource_updated
         self._on_log = on_log
@@ -249,6 +253,7 @@ class SessionEvents:
         )
 
     async def _relay(self, request: types.ServerRequest) -> dict[str, Any] | types.ErrorData:
+        request = scrub_model(request, self._redactor)  # what the backend asks a client may quote our secrets
         peer, why = self._peer()
         if peer is None:
             log.info("backend %r sent %s, which cannot be relayed: %s", self.backend, request.method, why)
@@ -284,6 +289,7 @@ class SessionEvents:
         return raw if isinstance(raw, types.ErrorData) else types.ListRootsResult.model_validate(raw)
 
     async def _logging(self, params: types.LoggingMessageNotificationParams) -> None:
+        params = scrub_model(params, self._redactor)
         peer, _ = self._peer()
         if peer is not None:
             await peer.log(params)

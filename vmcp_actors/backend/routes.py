@@ -29,7 +29,9 @@ from vmcp_actors.actorkit.loop import LoopThread, LoopThreadStoppedError
 from vmcp_actors.backend.capabilities import SessionEvents, fetch_catalogue
 from vmcp_actors.backend.catalogue import BackendCatalogue, ListKind
 from vmcp_actors.backend.failures import Failure
+from vmcp_actors.backend.scrub_models import scrub_catalogue
 from vmcp_actors.backend.session import McpConnection
+from vmcp_actors.config.secret_values import SecretRedactor
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
@@ -62,6 +64,8 @@ class BackendRoute:
     catalogue: BackendCatalogue
     call_timeout: float
     report_failure: Callable[[Failure], object] = attrs.field(eq=False)
+    #: The secrets the runtime gives this backend, masked in whatever it sends back (scrub_models).
+    redactor: SecretRedactor = attrs.field(factory=SecretRedactor, eq=False)
 
 
 @attrs.frozen
@@ -125,8 +129,10 @@ class RoutePublisher:
         io: LoopThread,
         tell: Callable[[object], bool],
         call_timeout: Callable[[], float],
+        redactor: SecretRedactor | None = None,
     ) -> None:
         self._backend = backend
+        self._redactor = redactor or SecretRedactor()
         self._hooks = hooks or NO_HOOKS
         self._io = io
         self._tell = tell
@@ -147,6 +153,7 @@ class RoutePublisher:
             on_list_changed=lambda kind: tell(ListChanged(attempt, kind)),
             on_resource_updated=hooks.on_resource_updated,
             on_log=hooks.on_log,
+            redactor=self._redactor,
         )
         # Only the live attempt's callbacks are still needed; a backend that keeps failing to
         # connect must not pile up one set per attempt.
@@ -204,7 +211,7 @@ class RoutePublisher:
         if message.attempt != current or connection is None:
             return
         try:
-            fetched = message.future.result()
+            fetched = scrub_catalogue(message.future.result(), self._redactor)
         except Exception as error:  # noqa: BLE001 - a failed listing is logged; the last catalogue stays
             log.warning("backend %r: listing its capabilities failed: %s", self._backend, error)
             fetched = self._catalogue or BackendCatalogue(backend=self._backend)
@@ -224,6 +231,7 @@ class RoutePublisher:
                 catalogue=self._catalogue,
                 call_timeout=self._call_timeout(),
                 report_failure=lambda failure: self._tell(CallFailed(self._backend, current, failure)),
+                redactor=self._redactor,
             ),
         )
 

@@ -198,6 +198,21 @@ class Scrubber:
             text = scrubbed
         return text if self._pattern is None or not self._pattern.search(text) else WITHHELD
 
+    def scrub_values(self, text: str) -> str:
+        """``text`` with every known secret value replaced, and nothing else touched.
+
+        For what a backend returns to a client (tool results, log messages): a URL with
+        credentials or an ``Authorization`` example there is content, not our secret.
+        """
+        if self._pattern is None:
+            return text
+        for _ in range(_MAX_SCRUB_PASSES):
+            scrubbed = self._pattern.sub(REDACTED, text)
+            if scrubbed == text:
+                return scrubbed
+            text = scrubbed
+        return text if not self._pattern.search(text) else WITHHELD
+
     def _scrub_once(self, text: str) -> str:
         if self._pattern is not None:
             text = self._cut_secret_at_the_end(self._pattern.sub(REDACTED, text))

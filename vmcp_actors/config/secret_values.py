@@ -131,6 +131,14 @@ class SecretRedactor:
         """``text`` without any known secret, URL credential or HTTP credential."""
         return self._refresh().scrub(text)
 
+    def scrub_values(self, text: str) -> str:
+        """``text`` without any known secret value; URLs and credential-shaped text left as they are."""
+        return self._refresh().scrub_values(text)
+
+    def has_secrets(self) -> bool:
+        """Whether any secret is known now (most backends have none: then nothing needs scrubbing)."""
+        return bool(self._refresh().secrets)
+
     def _refresh(self) -> Scrubber:
         """The scrubber for the secrets known now; rebuilt only when they changed."""
         values: set[str] = set(self._static)

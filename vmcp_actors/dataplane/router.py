@@ -31,13 +31,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import mcp_types as types
+import pydantic
 from mcp.client.session import ClientSession
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp.shared.uri_template import InvalidUriTemplate, UriTemplate
 
 from vmcp_actors.backend.capabilities import CallPeer
 from vmcp_actors.backend.failures import BackendError, FailureKind
+from vmcp_actors.backend.io_reports import scrubbed
 from vmcp_actors.backend.routes import BackendRoute
+from vmcp_actors.backend.scrub_models import scrub_model, scrub_text
 from vmcp_actors.dataplane.aggregation import AggregatedView
 from vmcp_actors.dataplane.plane import DataplaneView, ViewCell
 from vmcp_actors.errors import (
@@ -53,7 +57,7 @@ from vmcp_actors.errors import (
 
 __all__ = ["Router"]
 
-_T = TypeVar("_T")
+_T = TypeVar("_T", bound=pydantic.BaseModel)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -98,6 +102,15 @@ def call_outcome(result: types.CallToolResult | None, error: BaseException | Non
             return "other"
 
 
+def _scrubbed_progress(peer: CallPeer, route: BackendRoute) -> ProgressFnT:
+    """The caller's progress callback, given the backend's progress messages with secrets masked."""
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        await peer.progress(progress, total, scrub_text(message, route.redactor))
+
+    return progress
+
+
 class Router:
     """Sends requests to the owning backend's session; every method runs on the I/O loop."""
 
@@ -130,7 +143,7 @@ class Router:
         request = types.CallToolRequest(
             params=types.CallToolRequestParams(name=tool.original_name, arguments=arguments, _meta=meta)
         )
-        progress = peer.progress if peer is not None else None
+        progress = _scrubbed_progress(peer, route) if peer is not None else None
 
         def send(session: ClientSession) -> Awaitable[types.CallToolResult]:
             return session.send_request(
@@ -262,16 +275,18 @@ class Router:
     ) -> _T:
         with route.events.calling(peer):
             try:
-                return await route.connection.request(op, timeout, send)
+                result = await route.connection.request(op, timeout, send)
             except BackendError as error:
                 raise self._failed(route, op, capability, timeout, error) from error
+        return scrub_model(result, route.redactor)  # the backend may echo the secrets it was given
 
     def _failed(self, route: BackendRoute, op: str, capability: str, timeout: float, error: BackendError) -> VmcpError:
-        failure = error.failure
+        failure = scrubbed(error.failure, route.redactor)
         cause = error.__cause__
         if failure.http_status is None and isinstance(cause, MCPError):
             if cause.code not in (types.CONNECTION_CLOSED, types.REQUEST_TIMEOUT):
-                return BackendRequestError(route.backend, cause.code, cause.error.message, cause.error.data)
+                backend_error = scrub_model(cause.error, route.redactor)
+                return BackendRequestError(route.backend, cause.code, backend_error.message, backend_error.data)
         elif failure.kind is FailureKind.PROTOCOL and failure.http_status is None:
             return BackendRequestError(route.backend, types.INTERNAL_ERROR, failure.message)
         if failure.kind is not FailureKind.SESSION_LOST:
