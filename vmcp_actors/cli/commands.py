@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from vmcp_actors.leadership.service import Leadership
     from vmcp_actors.metrics.http import MetricsServer
     from vmcp_actors.reporting.protocol import Reporter
+    from vmcp_actors.runtime.runtime import Runtime
     from vmcp_actors.serve.command import McpFront
 
 __all__ = ["build_parser", "cmd_run", "cmd_serve", "cmd_validate", "reconnect_policy", "run_command"]
@@ -202,22 +203,20 @@ def _run_runtime(args: argparse.Namespace, out: TextIO, front: McpFront | None) 
         runtime = Runtime.start(
             config, reporter, lifecycle_policy=policy, leader_election=leadership, metrics=_registry(server, front)
         )
-        if front is not None:
-            front.start(runtime)
-        while not signals.wait(REFRESH_SECONDS):
-            failure = None if front is None else front.failure()
-            if failure is not None:
-                log.error("%s", failure)
-                code = EXIT_FAILURE
-                break
-            view.show(runtime)
-        view.show(runtime, stopping=True)
-        if front is not None:
-            front.drain()
         try:
-            runtime.stop(STOP_TIMEOUT)
-        except VmcpError as exc:
-            log.error("stopped, but the final status was not flushed: %s", exc)
+            if front is not None:
+                front.start(runtime)
+            while not signals.wait(REFRESH_SECONDS):
+                failure = None if front is None else front.failure()
+                if failure is not None:
+                    log.error("%s", failure)
+                    code = EXIT_FAILURE
+                    break
+                view.show(runtime)
+            view.show(runtime, stopping=True)
+        finally:  # whatever went wrong above, the clients are drained and the final status flushed
+            flushed = _stop(runtime, front)
+        if not flushed:
             code = flush_failed = EXIT_FAILURE
         view.show(runtime)
     if flush_failed:
@@ -236,6 +235,18 @@ def _run_runtime(args: argparse.Namespace, out: TextIO, front: McpFront | None) 
     sys.stdout.flush()
     signals.finish()
     return code
+
+
+def _stop(runtime: Runtime, front: McpFront | None) -> bool:
+    """Drain the MCP clients (``serve``), then stop the runtime; whether the final status was flushed."""
+    if front is not None:
+        front.drain()
+    try:
+        runtime.stop(STOP_TIMEOUT)
+    except VmcpError as exc:
+        log.error("stopped, but the final status was not flushed: %s", exc)
+        return False
+    return True
 
 
 def _registry(server: MetricsServer | None, front: McpFront | None) -> CollectorRegistry | Literal[False]:
